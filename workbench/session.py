@@ -37,6 +37,8 @@ class Session:
         self._store: RunStore | None = None
         self._lock = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
+        self.last_error: str | None = None
+        self.last_status: str = ""
         if isinstance(model, (str, Path)):
             self._model_spec = str(model)
         else:
@@ -111,3 +113,13 @@ class Session:
     def notify_rows_changed(self) -> None:
         """Call after appending rows so open panels refresh."""
         self._emit("rows")
+
+    def report_error(self, message: str) -> None:
+        """A step failed: record what went wrong and how to fix it; the app shows it in its error area."""
+        self.last_error = message
+        self._emit("error")
+
+    def report_status(self, message: str) -> None:
+        """A short status line (model, tokens/s, rows) for the app's status bar."""
+        self.last_status = message
+        self._emit("status")

@@ -94,20 +94,31 @@ def _nearest_encoded(
         return scores, idx
     for start in range(0, n, _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, n)
-        dist = process.cdist(
-            cand[start:stop], pool, scorer=Indel.distance, dtype=np.int32, workers=workers
-        ).astype(np.int64)
-        m = cand_len[start:stop, None]
-        lcs = (m + pool_len[None, :] - dist) // 2
-        # target = the candidate, prediction = the pool item (the paper's argument order).
-        f = rouge_l_fmeasure(lcs, np.broadcast_to(m, lcs.shape), np.broadcast_to(pool_len[None, :], lcs.shape))
+        # 1 - Indel/(m+n) = 2·LCS/(m+n): within a few ulps of rouge_score's value. Used only to find each
+        # row's best pool items; the exact score is recomputed below from the integer LCS.
+        sim = process.cdist(
+            cand[start:stop], pool, scorer=Indel.normalized_similarity, dtype=np.float64, workers=workers
+        )
         if exclude_self:
             rows = np.arange(start, stop)
-            f[rows - start, rows] = -1.0
-        best = np.argmax(f, axis=1)
-        best_score = f[np.arange(stop - start), best]
-        scores[start:stop] = np.maximum(best_score, 0.0)
-        idx[start:stop] = np.where(best_score > 0, best, -1)
+            sim[rows - start, rows] = -1.0
+        sim[cand_len[start:stop] == 0] = 0.0  # rapidfuzz scores two empty strings 1; the reference 0
+        row_max = sim.max(axis=1)
+        # Every pair within 1e-9 of its row's max: distinct rationals 2a/b with b < 20,000 differ by more.
+        r, c = np.nonzero((sim >= row_max[:, None] - 1e-9) & (row_max[:, None] > 0))
+        if r.size == 0:
+            continue
+        m, p_len = cand_len[start + r], pool_len[c]
+        lensum = m + p_len
+        dist = np.rint((1.0 - sim[r, c]) * lensum).astype(np.int64)
+        lcs = (lensum - dist) // 2
+        exact = rouge_l_fmeasure(lcs, m, p_len)  # target = candidate, prediction = pool item (paper order)
+        order = np.lexsort((c, -exact, r))  # per row: highest exact score, then lowest pool index
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = r[order][1:] != r[order][:-1]
+        pick = order[first]
+        scores[start + r[pick]] = exact[pick]
+        idx[start + r[pick]] = np.where(exact[pick] > 0, c[pick], -1)
     return scores, idx
 
 

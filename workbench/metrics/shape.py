@@ -35,6 +35,8 @@ _OPENERS = (
     "could you",
     "would you",
     "will you",
+    "you are given",
+    "you will be given",
     "i want you to",
     "i need you to",
     "i would like you to",
@@ -68,6 +70,10 @@ _PREPOSITIONS_WORDS = (
     "in on to for about into with from by at as up out over under between through without within"
 )
 _PREPOSITIONS = frozenset(_PREPOSITIONS_WORDS.split())
+_PARTICLES = frozenset({"up", "out", "in", "down"})
+_PHRASAL = frozenset(
+    {"come", "make", "figure", "find", "point", "sum", "look", "think", "fill", "write", "set"}
+)
 _WORD = re.compile(r"[a-z][a-z'-]*|\d+")
 
 
@@ -113,13 +119,17 @@ def instruction_shape(text: str | None) -> tuple[str | None, str | None]:
     head = words[0]
     if head in _QUESTION:
         return "(question)", head
+    rest = words[1:]
+    if rest and rest[0] in _PARTICLES and head in _PHRASAL:  # "come up with", "find out", "fill in"
+        head = f"{head} {rest[0]}"
+        rest = rest[2:] if len(rest) > 1 and rest[1] == "with" else rest[1:]
     obj = None
-    for w in words[1:]:
+    for w in rest:
         if w in _PREPOSITIONS:  # "sort them in order", "write about x": no direct noun object
             break
         if w in _SKIP or w.isdigit() or len(w) < 2:
             continue
-        obj = _singular(w)
+        obj = _singular(w.strip("'-"))
         break
     return head, obj
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import altair as alt
 import polars as pl
@@ -264,7 +264,7 @@ def cluster_map(
         .mark_text(fontWeight="bold", fontSize=11, dy=-8)
         .encode(x="x:Q", y="y:Q", text="label:N")
     )
-    return alt.layer(points, labels).properties(
+    return cast(alt.LayerChart, alt.layer(points, labels)).properties(
         width=420, height=320, title="clusters (k-means on embeddings)"
     )
 
@@ -376,7 +376,7 @@ def shape_chart(shapes: pl.DataFrame, *, select: bool = False) -> alt.LayerChart
             ),  # 1-row segments are too narrow
         )
     )
-    return alt.layer(bars, text, data=data).properties(
+    return cast(alt.LayerChart, alt.layer(bars, text, data=data)).properties(
         title="instruction shape: root verb and its object", width=420
     )
 

@@ -110,8 +110,8 @@ def instruction_shape(text: str | None) -> tuple[str | None, str | None]:
     words = _WORD.findall(lowered)
     words = _strip_openers(words)
     if words and words[0] in _CLAUSE_OPENERS and "," in lowered:
-        rest = lowered.split(",", 1)[1]
-        rest_words = _strip_openers(_WORD.findall(rest))
+        after_clause = lowered.split(",", 1)[1]
+        rest_words = _strip_openers(_WORD.findall(after_clause))
         if rest_words:
             words = rest_words
     if not words:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import fuzz
@@ -23,6 +24,7 @@ from rapidfuzz import fuzz
 from .runs import RunStore, normalise_rows, row_id
 
 __all__ = [
+    "CardPages",
     "RunQuery",
     "diff_models",
     "diff_runs",
@@ -337,3 +339,86 @@ def load_predictions(
         if new.height:
             store.append(new)
     return out
+
+
+class CardPages:
+    """Rows grouped into cards (one prompt with its completions; any other row is its own card),
+    ordered once and cut into pages by slicing, so a page costs the same on 1k or 100k rows.
+
+    Cards follow `sort_by` on their rows' mean value (length: mean text length) or, with 'none',
+    the run order of their first row. Rows inside a card follow `sample`, then run order."""
+
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        *,
+        size: int = 10,
+        sort_by: str = "none",
+        descending: bool = False,
+        score_column: str = "score",
+    ) -> None:
+        page_count(0, size)
+        self.size = size
+        is_child = (pl.col("stage") == "completion") & pl.col("parent_id").is_not_null()
+        card = (
+            pl.when(is_child).then(pl.col("parent_id")).otherwise(pl.col("id"))
+            if "stage" in frame.columns
+            else pl.col("id")
+        )
+        rows = frame.with_columns(card.alias("_card")).with_row_index("_pos")
+        if sort_by == "none":
+            order = rows.group_by("_card", maintain_order=True).agg(pl.len().alias("_n"))
+        else:
+            column = score_column if sort_by == "score" else sort_by
+            if sort_by != "length":
+                _need(frame, column, f"sort by {sort_by}")
+            key = _length() if sort_by == "length" else pl.col(column)
+            order = (
+                rows.group_by("_card")
+                .agg(key.mean().alias("_key"), pl.col("_pos").min(), pl.len().alias("_n"))
+                .sort(["_key", "_pos"], descending=[descending, False], nulls_last=True)
+            )
+        order = order.with_row_index("_card_no")
+        within = ["_card_no", "sample", "_pos"] if "sample" in frame.columns else ["_card_no", "_pos"]
+        self.rows = rows.join(order.select("_card", "_card_no"), on="_card").sort(within, nulls_last=True)
+        self.keys: list[str] = order["_card"].to_list()
+        self._offsets = np.concatenate([[0], np.cumsum(order["_n"].to_numpy())]).astype(np.int64)
+        self._card_of_row: dict[str, int] | None = None
+
+    @property
+    def n_cards(self) -> int:
+        return len(self.keys)
+
+    @property
+    def n_pages(self) -> int:
+        return page_count(self.n_cards, self.size)
+
+    def cards(self, first: int, count: int) -> list[tuple[str, pl.DataFrame]]:
+        """Cards `first`..`first+count-1` as (card key, its rows), by slicing the pre-sorted rows."""
+        first = max(0, min(first, self.n_cards))
+        last = min(first + count, self.n_cards)
+        chunk = self.rows.slice(int(self._offsets[first]), int(self._offsets[last] - self._offsets[first]))
+        return [
+            (
+                self.keys[first + i],
+                chunk.slice(
+                    int(self._offsets[first + i] - self._offsets[first]),
+                    int(self._offsets[first + i + 1] - self._offsets[first + i]),
+                ),
+            )
+            for i in range(last - first)
+        ]
+
+    def page(self, number: int) -> list[tuple[str, pl.DataFrame]]:
+        """The cards of 0-based page `number` (empty past the end)."""
+        if number < 0:
+            raise ValueError(f"page must be >= 0, got {number}")
+        return self.cards(number * self.size, self.size)
+
+    def card_number(self, row_id: str) -> int | None:
+        """0-based index of the card holding `row_id` (or whose key it is), None if absent."""
+        if self._card_of_row is None:
+            ids, nos = self.rows["id"].to_list(), self.rows["_card_no"].to_list()
+            self._card_of_row = {k: i for i, k in enumerate(self.keys)}
+            self._card_of_row.update(zip(ids, nos, strict=True))
+        return self._card_of_row.get(row_id)

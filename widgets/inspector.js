@@ -1,0 +1,239 @@
+// Inspector card view (anywidget ESM). Shows ONE page of generic cards sent by Python and handles the
+// keyboard inside the view; every key it handles stops here (stopPropagation) so JupyterLab's own
+// shortcuts (j/k move cells, f find, a/b insert...) never fire while the inspector has focus.
+//
+// Keys: j / ↓ next card · k / ↑ previous card · → / l next item · ← / h previous item
+//       n / PageDown next page · p / PageUp previous page · f flag (or an action's own key)
+//       g jump to a card number · ? toggle help
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined && text !== null) node.textContent = String(text); // never innerHTML: texts are model output
+  return node;
+}
+
+function chips(meta) {
+  const box = el("span", "wb-chips");
+  for (const [label, value] of meta || []) {
+    const chip = el("span", "wb-chip");
+    chip.appendChild(el("b", null, label));
+    if (value !== "" && value !== null && value !== undefined) chip.appendChild(document.createTextNode(" " + value));
+    box.appendChild(chip);
+  }
+  return box;
+}
+
+function render({ model, el: host }) {
+  const root = el("div", "wb-inspector");
+  root.tabIndex = 0;
+  root.setAttribute("data-lm-suppress-shortcuts", "true"); // Lumino skips shortcut matching inside
+  const bar = el("div", "wb-bar");
+  const status = el("span", "wb-status");
+  const help = el(
+    "span",
+    "wb-help",
+    "j/k or ↓/↑ card · ←/→ completion · n/p page · f flag · g jump · ? help"
+  );
+  const jumpBox = el("input", "wb-jump");
+  jumpBox.type = "number";
+  jumpBox.min = "1";
+  jumpBox.placeholder = "card #";
+  jumpBox.style.display = "none";
+  bar.append(status, jumpBox, help);
+  const message = el("div", "wb-message");
+  const list = el("div", "wb-cards");
+  root.append(bar, message, list);
+  host.appendChild(root);
+
+  const get = (name) => model.get(name);
+  const cards = () => get("cards") || [];
+
+  function send(action, card, itemId) {
+    model.send({ type: "action", name: action.name, card: card.key, item: itemId });
+  }
+
+  function setCursor(cursor, itemCursor = 0) {
+    model.set("cursor", cursor);
+    model.set("item_cursor", itemCursor);
+    model.save_changes();
+  }
+
+  function turnPage(page, cursor) {
+    if (page < 0 || page >= get("page_count")) return;
+    model.set("page", page);
+    model.set("cursor", cursor);
+    model.set("item_cursor", 0);
+    model.save_changes();
+  }
+
+  function actionButton(action, card, itemId, activeList) {
+    const button = el("button", "wb-action " + (action.class || ""), action.label || action.name);
+    button.type = "button";
+    button.title = action.key ? `${action.name} (${action.key})` : action.name;
+    if ((activeList || []).includes(action.name)) button.classList.add("wb-active");
+    button.addEventListener("click", (event) => {
+      event.stopPropagation();
+      send(action, card, itemId);
+      root.focus();
+    });
+    return button;
+  }
+
+  function draw() {
+    const all = cards();
+    const cursor = Math.min(get("cursor"), Math.max(0, all.length - 1));
+    const itemCursor = get("item_cursor");
+    const actions = get("actions") || [];
+    status.textContent = all.length
+      ? `card ${all[cursor].number} of ${get("total")} · page ${get("page") + 1}/${get("page_count")}`
+      : `0 cards`;
+    message.textContent = get("message") || "";
+    list.replaceChildren();
+    all.forEach((card, index) => {
+      const node = el("div", "wb-card");
+      node.dataset.key = card.key;
+      if (index === cursor) node.classList.add("wb-selected");
+      node.addEventListener("click", () => {
+        if (index !== get("cursor")) setCursor(index);
+        root.focus();
+      });
+      const head = el("div", "wb-card-head");
+      head.append(el("span", "wb-num", `#${card.number}`), el("span", "wb-title", card.title), chips(card.meta));
+      const items = card.items || [];
+      for (const action of actions) {
+        if (action.scope === "card" || (!items.length && card.id)) {
+          head.appendChild(actionButton(action, card, card.id || null, card.active));
+        }
+      }
+      node.appendChild(head);
+      node.appendChild(el("div", "wb-prompt", card.prompt));
+      if (card.lineage && card.lineage.length) {
+        const details = el("details", "wb-lineage");
+        details.appendChild(el("summary", null, `lineage (${card.lineage.length} earlier)`));
+        const ol = el("ol");
+        for (const link of card.lineage) {
+          const li = el("li");
+          li.append(el("b", null, link.label + ": "), document.createTextNode(link.text));
+          ol.appendChild(li);
+        }
+        details.appendChild(ol);
+        node.appendChild(details);
+      }
+      if (items.length) {
+        const grid = el("div", "wb-items");
+        items.forEach((item, j) => {
+          const box = el("div", "wb-item wb-status-" + (item.status || "kept"));
+          if (index === cursor && j === Math.min(itemCursor, items.length - 1)) box.classList.add("wb-focused");
+          box.addEventListener("click", (event) => {
+            event.stopPropagation();
+            setCursor(index, j);
+            root.focus();
+          });
+          const ihead = el("div", "wb-item-head");
+          ihead.append(el("span", "wb-item-title", item.title), chips(item.meta));
+          for (const action of actions) {
+            if (action.scope !== "card") ihead.appendChild(actionButton(action, card, item.id, item.active));
+          }
+          box.append(ihead, el("div", "wb-text", item.text));
+          grid.appendChild(box);
+        });
+        node.appendChild(grid);
+      }
+      list.appendChild(node);
+    });
+    const selected = list.children[cursor];
+    if (selected && root.contains(document.activeElement)) selected.scrollIntoView({ block: "nearest" });
+  }
+
+  function focusedTarget() {
+    const all = cards();
+    const card = all[Math.min(get("cursor"), all.length - 1)];
+    if (!card) return [null, null];
+    const items = card.items || [];
+    if (!items.length) return [card, card.id || null];
+    return [card, items[Math.min(get("item_cursor"), items.length - 1)].id];
+  }
+
+  function onKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return; // leave Ctrl+S etc. to JupyterLab
+    if (event.target === jumpBox) {
+      event.stopPropagation();
+      if (event.key === "Enter") {
+        const number = parseInt(jumpBox.value, 10);
+        if (number > 0) model.send({ type: "jump", number });
+        jumpBox.style.display = "none";
+        root.focus();
+      } else if (event.key === "Escape") {
+        jumpBox.style.display = "none";
+        root.focus();
+      }
+      return;
+    }
+    const all = cards();
+    const cursor = get("cursor");
+    const page = get("page");
+    const nItems = ((all[cursor] || {}).items || []).length;
+    let handled = true;
+    switch (event.key) {
+      case "j":
+      case "ArrowDown":
+        if (cursor + 1 < all.length) setCursor(cursor + 1);
+        else turnPage(page + 1, 0);
+        break;
+      case "k":
+      case "ArrowUp":
+        if (cursor > 0) setCursor(cursor - 1);
+        else turnPage(page - 1, get("page_size") - 1); // every earlier page is full
+        break;
+      case "l":
+      case "ArrowRight":
+        setCursor(cursor, Math.min(get("item_cursor") + 1, Math.max(0, nItems - 1)));
+        break;
+      case "h":
+      case "ArrowLeft":
+        setCursor(cursor, Math.max(0, get("item_cursor") - 1));
+        break;
+      case "n":
+      case "PageDown":
+        turnPage(page + 1, 0);
+        break;
+      case "p":
+      case "PageUp":
+        turnPage(page - 1, 0);
+        break;
+      case "g":
+        jumpBox.style.display = "";
+        jumpBox.value = "";
+        jumpBox.focus();
+        break;
+      case "?":
+        help.classList.toggle("wb-help-open");
+        break;
+      default: {
+        const action = (get("actions") || []).find((a) => a.key && a.key === event.key);
+        if (action) {
+          const [card, id] = focusedTarget();
+          if (card) send(action, card, action.scope === "card" ? card.id || null : id);
+        } else {
+          handled = false;
+        }
+      }
+    }
+    // Every plain key pressed inside the view stays inside it, handled or not, so a stray "a", "b",
+    // "x" or "d" never edits the notebook behind the inspector.
+    event.stopPropagation();
+    if (handled) event.preventDefault();
+  }
+
+  root.addEventListener("keydown", onKey);
+  const names = ["cards", "cursor", "item_cursor", "page", "page_count", "total", "message", "actions"];
+  for (const name of names) model.on(`change:${name}`, draw);
+  draw();
+  return () => {
+    root.removeEventListener("keydown", onKey);
+    for (const name of names) model.off(`change:${name}`, draw);
+  };
+}
+
+export default { render };

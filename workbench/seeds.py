@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,7 @@ def _normalise_record(record: Any, index: int, source: str, line: int | None) ->
     }
 
 
-def _frame(records: list[dict[str, Any]], source: str, lines: list[int | None]) -> pl.DataFrame:
+def _frame(records: list[dict[str, Any]], source: str, lines: Sequence[int | None]) -> pl.DataFrame:
     seen: dict[str, int | None] = {}
     for rec, line in zip(records, lines, strict=True):
         if rec["id"] in seen:
@@ -131,7 +131,8 @@ def _frame(records: list[dict[str, Any]], source: str, lines: list[int | None]) 
 
 
 def _read_jsonl(path: Path) -> pl.DataFrame:
-    records, lines = [], []
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
     with path.open(encoding="utf-8") as fh:
         for lineno, text in enumerate(fh, start=1):
             if not text.strip():
@@ -139,7 +140,9 @@ def _read_jsonl(path: Path) -> pl.DataFrame:
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise SeedFormatError(f"{path} line {lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+                raise SeedFormatError(
+                    f"{path} line {lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
+                ) from None
             records.append(_normalise_record(obj, len(records), str(path), lineno))
             lines.append(lineno)
     return _frame(records, str(path), lines)
@@ -157,7 +160,8 @@ def _read_json(path: Path) -> pl.DataFrame:
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
-    records, lines = [], []
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "instruction" not in reader.fieldnames:
@@ -172,7 +176,8 @@ def _read_csv(path: Path) -> pl.DataFrame:
 
 
 def _from_records(rows: Iterable[Any], source: str) -> pl.DataFrame:
-    recs, lines = [], []
+    recs: list[dict[str, Any]] = []
+    lines: list[int] = []
     for i, r in enumerate(rows):
         recs.append(_normalise_record(r, i, f"{source} row", i))
         lines.append(i)
@@ -195,7 +200,9 @@ def load_seeds(source: Any) -> pl.DataFrame:
             return _read_csv(path)
         if suffix == ".parquet":
             return _from_records(pl.read_parquet(path).to_dicts(), str(path))
-        raise SeedFormatError(f"{path}: unknown seed file type {suffix!r}; use .jsonl, .json, .csv or .parquet")
+        raise SeedFormatError(
+            f"{path}: unknown seed file type {suffix!r}; use .jsonl, .json, .csv or .parquet"
+        )
     if isinstance(source, pl.DataFrame):
         if "instruction" not in source.columns:
             raise SeedFormatError("polars frame: it needs an 'instruction' column")

@@ -5,7 +5,14 @@
 - `minhash`: optional MinHash/LSH candidate pre-filter for very large pools.
 """
 
-from .rouge import RougeLIndex, rouge_l_fmeasure, rouge_l_nearest, rouge_l_self_nearest, rouge_tokenize
+from .rouge import (
+    RougeLIndex,
+    rouge_l_fmeasure,
+    rouge_l_matrix,
+    rouge_l_nearest,
+    rouge_l_self_nearest,
+    rouge_tokenize,
+)
 from .text_filters import (
     DEFAULT_BANNED_PREFIXES,
     DEFAULT_BLACKLIST,
@@ -22,6 +29,7 @@ __all__ = [
     "TextFilterConfig",
     "blacklisted_word",
     "rouge_l_fmeasure",
+    "rouge_l_matrix",
     "rouge_l_nearest",
     "rouge_l_self_nearest",
     "rouge_tokenize",

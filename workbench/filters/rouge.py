@@ -24,7 +24,14 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
-__all__ = ["RougeLIndex", "rouge_l_fmeasure", "rouge_l_nearest", "rouge_l_self_nearest", "rouge_tokenize"]
+__all__ = [
+    "RougeLIndex",
+    "rouge_l_fmeasure",
+    "rouge_l_matrix",
+    "rouge_l_nearest",
+    "rouge_l_self_nearest",
+    "rouge_tokenize",
+]
 
 # rouge_score.tokenize: lower-case, replace every run of non-[a-z0-9] by a space, split, keep [a-z0-9]+.
 # That is exactly the maximal ASCII-alphanumeric runs of the lower-cased text.
@@ -134,6 +141,22 @@ def rouge_l_nearest(
     pool_seq, pool_len = vocab.encode_many(pool)
     cand_seq, cand_len = vocab.encode_many(candidates)
     return _nearest_encoded(cand_seq, cand_len, pool_seq, pool_len, workers=workers)
+
+
+def rouge_l_matrix(targets: Sequence[str], predictions: Sequence[str], *, workers: int = -1) -> np.ndarray:
+    """Full matrix of exact ROUGE-L F1 (rouge_score's float value), rows = targets. For small sets."""
+    vocab = _Vocab()
+    t_seq, t_len = vocab.encode_many(targets)
+    p_seq, p_len = vocab.encode_many(predictions)
+    if not t_seq or not p_seq:
+        return np.zeros((len(t_seq), len(p_seq)), dtype=np.float64)
+    dist = process.cdist(t_seq, p_seq, scorer=Indel.distance, dtype=np.int64, workers=workers)
+    lensum = t_len[:, None] + p_len[None, :]
+    lcs = (lensum - dist) // 2
+    shape = lcs.shape
+    return rouge_l_fmeasure(
+        lcs, np.broadcast_to(t_len[:, None], shape), np.broadcast_to(p_len[None, :], shape)
+    )
 
 
 def rouge_l_self_nearest(texts: Sequence[str], *, workers: int = -1) -> tuple[np.ndarray, np.ndarray]:

@@ -26,9 +26,25 @@ __all__ = [
 
 # The paper's list: tasks a language model cannot do in text.
 DEFAULT_BLACKLIST: tuple[str, ...] = (
-    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
-    "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
-)  # fmt: skip
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "go to",
+    "video",
+    "audio",
+    "music",
+    "flowchart",
+    "diagram",
+)
 DEFAULT_BANNED_PREFIXES: tuple[str, ...] = ("Write a program",)
 
 

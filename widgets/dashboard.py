@@ -1,0 +1,284 @@
+"""The diversity dashboard: metrics and charts for one run, or a comparison of runs or groups.
+
+A thin view over `workbench.metrics` and `workbench.charts`: the panel reads rows from the
+session's run (and any other runs picked for comparison), computes metrics in the core, and shows
+each chart as an `alt.JupyterChart`, whose point selection syncs back to Python. Selecting a bar or
+a cluster maps the selection to row ids (`workbench.charts.select_ids`) and calls every callback
+registered with `on_select`: the app wires that to the inspector's `show_ids`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import ipywidgets as widgets
+import polars as pl
+
+from workbench import charts
+from workbench.metrics import (
+    cluster_keywords,
+    compare_sets,
+    embed_frame,
+    instruction_shapes,
+    kmeans_clusters,
+    nearest_rouge_l,
+    shape_counts,
+    split_sets,
+    text_lengths,
+)
+from workbench.runs import RunStore
+from workbench.session import Session
+
+__all__ = ["DiversityPanel"]
+
+ALL = "(all)"
+NONE = "(none)"
+SelectCallback = Callable[[list[str]], None]
+
+
+class DiversityPanel(widgets.VBox):
+    """Charts of a run's lengths, lexical and embedding diversity, instruction shape and acceptance.
+
+    Controls: the text column, a stage filter, a column to split the run into sets (round, stage,
+    model, ...), other runs to compare against, and whether to embed (which uses the session's model).
+    `refresh()` recomputes everything; selecting a bar or cluster calls the `on_select` callbacks
+    with the ids of the rows it covers.
+    """
+
+    def __init__(
+        self, session: Session, *, sample: int = 1000, embed_sample: int = 200, n_boot: int = 300
+    ) -> None:
+        self.session = session
+        self.sample = sample
+        self.embed_sample = embed_sample
+        self.n_boot = n_boot
+        self._callbacks: list[SelectCallback] = []
+        self._tables: dict[str, pl.DataFrame] = {}
+        self.charts: dict[str, alt.JupyterChart] = {}
+        self.frames: dict[str, pl.DataFrame] = {}
+        self.selected_ids: list[str] = []
+        alt.JupyterChart.enable_offline(True)  # no CDN here: bundle vega with vl-convert
+
+        self.column = widgets.Dropdown(options=["text"], value="text", description="column")
+        self.stage = widgets.Dropdown(options=[ALL], value=ALL, description="stage")
+        self.compare_by = widgets.Dropdown(options=[NONE], value=NONE, description="compare by")
+        self.other_runs = widgets.SelectMultiple(options=[], description="with runs", rows=3)
+        self.embeddings = widgets.Checkbox(
+            value=False, description="embeddings (uses the model)", indent=False
+        )
+        self.k = widgets.IntSlider(value=6, min=2, max=20, description="clusters")
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh", button_style="primary")
+        self.status = widgets.HTML()
+        self.selection_label = widgets.HTML()
+        self.charts_box = widgets.VBox()
+        self.refresh_button.on_click(lambda _: self.refresh())
+
+        controls = widgets.HBox(
+            [
+                widgets.VBox([self.column, self.stage, self.compare_by]),
+                widgets.VBox([self.other_runs]),
+                widgets.VBox([self.embeddings, self.k, self.refresh_button]),
+            ]
+        )
+        super().__init__([controls, self.status, self.selection_label, self.charts_box])
+        self.add_class("wb-diversity")
+        session.subscribe(self._on_session_event)
+        self._sync_options()
+
+    # -- public API ----------------------------------------------------------------------------
+    def on_select(self, callback: SelectCallback) -> None:
+        """Call `callback(ids)` whenever a chart selection changes (an empty list clears it)."""
+        self._callbacks.append(callback)
+
+    def refresh(self) -> None:
+        """Recompute metrics and charts from the run(s). Errors go to the status line and the app's
+        error area; nothing in the run is touched."""
+        self._sync_options()
+        try:
+            self._build()
+        except Exception as err:  # show, don't raise: a panel must not kill the app
+            message = f"Diversity: {err}"
+            self.status.value = f"<span class='wb-error'>{html.escape(message)}</span>"
+            self.session.report_error(message)
+
+    def select(self, key: str, picks: list[dict[str, Any]]) -> list[str]:
+        """Apply a selection as if made on chart `key` (what a click does); returns the ids."""
+        if key not in self._tables:
+            raise KeyError(f"no chart {key!r}; charts shown: {sorted(self._tables)}")
+        ids = charts.select_ids(self._tables[key], picks)
+        self.selected_ids = ids
+        what = ", ".join(", ".join(f"{k}={v}" for k, v in p.items()) for p in picks[:3])
+        self.selection_label.value = (
+            f"<b>{len(ids)}</b> rows selected on <i>{html.escape(key)}</i> ({html.escape(what)})"
+            if picks
+            else ""
+        )
+        for cb in list(self._callbacks):
+            try:
+                cb(ids)
+            except Exception as err:
+                self.session.report_error(f"Diversity selection handler failed: {err}")
+        return ids
+
+    # -- internals -----------------------------------------------------------------------------
+    def _on_session_event(self, what: str) -> None:
+        if what in ("rows", "run"):
+            self.status.value = "The run changed: press <b>Refresh</b> to update the charts."
+
+    def _other_run_names(self) -> list[str]:
+        root = Path(self.session.runs_root)
+        if not root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in root.iterdir()
+            if (p / "manifest.json").exists() and p.name != self.session.run_name
+        )
+
+    @staticmethod
+    def _set_options(dropdown: widgets.Dropdown, options: list[str], default: str) -> None:
+        """Replace a dropdown's options, keeping the user's choice when it is still offered."""
+        keep = dropdown.value
+        if list(dropdown.options) != options:
+            dropdown.options = options
+        dropdown.value = keep if keep in options else (default if default in options else options[0])
+
+    def _sync_options(self) -> None:
+        rows = self.session.store.rows()
+        skip = ("id", "parent_id", "params", "stage", "status", "model", "model_sha", "created_at", "reason")
+        text_cols = [c for c, t in rows.schema.items() if t == pl.Utf8 and c not in skip]
+        self._set_options(self.column, text_cols or ["text"], "text")
+        stages = sorted(s for s in rows["stage"].unique().to_list() if s) if "stage" in rows.columns else []
+        self._set_options(self.stage, [ALL, *stages], ALL)
+        splittable = [c for c in ("round", "stage", "model", "status", "seed") if c in rows.columns]
+        self._set_options(self.compare_by, [NONE, *splittable], NONE)
+        others = self._other_run_names()
+        if list(self.other_runs.options) != others:
+            keep = tuple(v for v in self.other_runs.value if v in others)
+            self.other_runs.options = others
+            self.other_runs.value = keep
+
+    def _rows_of(self, store: RunStore) -> pl.DataFrame:
+        rows = store.rows()
+        if self.stage.value != ALL and "stage" in rows.columns:
+            rows = rows.filter(pl.col("stage") == self.stage.value)
+        col = self.column.value
+        if col not in rows.columns:
+            return pl.DataFrame()
+        return rows.filter(pl.col(col).is_not_null() & (pl.col(col).str.strip_chars() != ""))
+
+    def _sets(self) -> dict[str, pl.DataFrame]:
+        current = self._rows_of(self.session.store)
+        if self.other_runs.value:
+            sets = {self.session.run_name: current}
+            for name in self.other_runs.value:
+                sets[name] = self._rows_of(RunStore.open(Path(self.session.runs_root) / name))
+        elif self.compare_by.value != NONE:
+            sets = split_sets(current, self.compare_by.value)
+        else:
+            sets = {self.session.run_name: current}
+        return {k: v for k, v in sets.items() if v.height > 0}
+
+    def _show(self, key: str, chart: Any, table: pl.DataFrame) -> widgets.Widget:
+        jchart = alt.JupyterChart(chart)
+        self.charts[key] = jchart
+        self._tables[key] = table
+        if charts.SELECTION in jchart._vl_selections:
+            jchart.selections.observe(
+                lambda change, key=key: self.select(key, list(change["new"].value)), [charts.SELECTION]
+            )
+        return jchart
+
+    def _build(self) -> None:
+        col = self.column.value
+        sets = self._sets()
+        self.charts, self._tables, self.frames = {}, {}, {}
+        if not sets:
+            self.status.value = (
+                f"No rows with text in column <code>{html.escape(col)}</code> yet: generate some first."
+            )
+            self.charts_box.children = []
+            return
+        multi = len(sets) > 1
+        backend = self.session.backend if self.session.model_loaded else None
+        rows = pl.concat(
+            [df.with_columns(set=pl.lit(name)) for name, df in sets.items()], how="diagonal_relaxed"
+        ).with_columns(pl.col("id").cast(pl.Utf8))
+        shown: list[widgets.Widget] = []
+
+        compare = compare_sets(sets, col, backend=backend, sample=self.sample, n_boot=self.n_boot, rouge=True)
+        self.frames["compare"] = compare
+        shown.append(
+            self._show("compare", charts.metric_comparison(compare, select=True), rows.select("id", "set"))
+        )
+
+        lengths = text_lengths(rows, col, backend=backend).with_columns(set=rows["set"])
+        lengths_b = charts.bin_rows(lengths, "words", bins=30)
+        hist = charts.histogram(
+            lengths, "words", color="set" if multi else None, normalize=multi, select=True
+        )
+        shown.append(self._show("lengths", hist, lengths_b))
+
+        nn = pl.concat(
+            [
+                nearest_rouge_l(df, col, sample=self.sample).with_columns(set=pl.lit(n))
+                for n, df in sets.items()
+                if df.height >= 2
+            ]
+            or [pl.DataFrame(schema={"id": pl.Utf8, "nn_rouge_l": pl.Float64, "set": pl.Utf8})]
+        )
+        if nn.height:
+            self.frames["similarity"] = nn
+            sim = charts.histogram(
+                nn,
+                "nn_rouge_l",
+                color="set" if multi else None,
+                bins=20,
+                extent=(0.0, 1.0),
+                normalize=multi,
+                select=True,
+                title="nearest-neighbour ROUGE-L (sampled)",
+            )
+            shown.append(
+                self._show("similarity", sim, charts.bin_rows(nn, "nn_rouge_l", bins=20, extent=(0.0, 1.0)))
+            )
+
+        shapes = instruction_shapes(rows, col).with_columns(pl.col("object").fill_null("(none)"))
+        self.frames["shape"] = shape_counts(rows, col, top_verbs=15)
+        shown.append(self._show("shape", charts.shape_chart(self.frames["shape"], select=True), shapes))
+
+        if {"round", "status"} <= set(rows.columns) and rows["round"].drop_nulls().len():
+            acc = charts.acceptance_over_rounds(rows, by="set" if multi else None, select=True)
+            shown.append(self._show("acceptance", acc, rows.select("id", "round", "set")))
+
+        if self.embeddings.value:
+            emb = embed_frame(
+                rows.select("id", "set", col), self.session.backend, col, sample=self.embed_sample
+            )
+            clusters = kmeans_clusters(emb, k=self.k.value)
+            keywords = cluster_keywords(clusters, col)
+            self.frames["clusters"], self.frames["keywords"] = clusters, keywords
+            table = clusters.select("id", "cluster")
+            shown.append(
+                widgets.HBox(
+                    [
+                        self._show(
+                            "cluster_map",
+                            charts.cluster_map(clusters, keywords, text=col, select=True),
+                            table,
+                        ),
+                        self._show("cluster_sizes", charts.cluster_sizes(keywords, select=True), table),
+                    ]
+                )
+            )
+        self.charts_box.children = shown
+        n_rows = sum(df.height for df in sets.values())
+        self.status.value = (
+            f"{n_rows} rows in {len(sets)} set(s): {html.escape(', '.join(sets))}. "
+            f"Self-BLEU and ROUGE-L use a seeded sample of up to {self.sample} rows per set"
+            + (f"; embeddings a sample of {self.embed_sample}." if self.embeddings.value else ".")
+        )

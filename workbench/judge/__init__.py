@@ -1,0 +1,86 @@
+"""The judge lab: rubrics, constrained judges with score distributions, calibration, bias, preferences.
+
+```python
+from workbench.judge import Rubric, JudgeConfig, run_absolute_judge, build_dpo_pairs
+rubric = Rubric(name="helpful", task_description="...", criteria=["..."], levels={1: "...", 5: "..."})
+judgments = run_absolute_judge(backend, store, completions, rubric, JudgeConfig(max_tokens=48))
+pairs = build_dpo_pairs(judgments, completions, min_margin=1.0)
+```
+"""
+
+from .absolute import absolute_params, plan_absolute, run_absolute_judge, score_distributions
+from .bias import bias_report
+from .calibration import (
+    Estimate,
+    VersionComparison,
+    bootstrap,
+    cohens_kappa,
+    compare_versions,
+    pearson,
+    preference_agreement,
+    score_agreement,
+    spearman,
+)
+from .config import JudgeConfig
+from .distribution import ScoreStats, ValueDistribution, score_stats, value_distribution
+from .grammar import score_grammar, verdict_grammar
+from .pairwise import flip_rates, make_pairs, pair_id, pair_outcomes, plan_pairwise, run_pairwise_judge
+from .parsing import Parsed, parse_counts, parse_failures, parse_score, parse_verdict
+from .preferences import aggregate_aspects, best_of_n, build_dpo_pairs, scored_completions
+from .rubric import (
+    DEFAULT_ABSOLUTE_TEMPLATE,
+    DEFAULT_PAIRWISE_TEMPLATE,
+    Rubric,
+    RubricError,
+    ScoreLevel,
+    likert_rubric,
+)
+from .runner import JUDGMENT_COLUMNS, judgments_in, with_judgment_schema
+
+__all__ = [
+    "DEFAULT_ABSOLUTE_TEMPLATE",
+    "DEFAULT_PAIRWISE_TEMPLATE",
+    "JUDGMENT_COLUMNS",
+    "Estimate",
+    "JudgeConfig",
+    "Parsed",
+    "Rubric",
+    "RubricError",
+    "ScoreLevel",
+    "ScoreStats",
+    "ValueDistribution",
+    "VersionComparison",
+    "absolute_params",
+    "aggregate_aspects",
+    "best_of_n",
+    "bias_report",
+    "bootstrap",
+    "build_dpo_pairs",
+    "cohens_kappa",
+    "compare_versions",
+    "flip_rates",
+    "judgments_in",
+    "likert_rubric",
+    "make_pairs",
+    "pair_id",
+    "pair_outcomes",
+    "parse_counts",
+    "parse_failures",
+    "parse_score",
+    "parse_verdict",
+    "pearson",
+    "plan_absolute",
+    "plan_pairwise",
+    "preference_agreement",
+    "run_absolute_judge",
+    "run_pairwise_judge",
+    "score_agreement",
+    "score_distributions",
+    "score_grammar",
+    "score_stats",
+    "scored_completions",
+    "spearman",
+    "value_distribution",
+    "verdict_grammar",
+    "with_judgment_schema",
+]

@@ -1,0 +1,147 @@
+"""Export a run as a Hugging Face `datasets` dataset in the formats TRL trainers expect.
+
+```python
+from workbench.export import ExportSpec, export_run
+export_run(store, ExportSpec(format="sft", kind="parquet", path="exports/sft"))
+export_run(store, ExportSpec(format="dpo", kind="jsonl", path="exports/dpo", min_margin=1))
+```
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..runs import RunStore
+from .card import dataset_card, diversity_table, simple_diversity
+from .formats import dpo_frame, judged_completions, preference_pairs, prompt_completion_frame, sft_frame
+from .io import EXPORT_MARKER, ExportKind, features_for, load_export, push_to_hub, save_dataset, to_dataset
+
+__all__ = [
+    "EXPORT_MARKER",
+    "ExportKind",
+    "ExportResult",
+    "ExportSpec",
+    "build_export_frame",
+    "dataset_card",
+    "diversity_table",
+    "dpo_frame",
+    "export_run",
+    "features_for",
+    "judged_completions",
+    "load_export",
+    "preference_pairs",
+    "prompt_completion_frame",
+    "push_to_hub",
+    "save_dataset",
+    "sft_frame",
+    "simple_diversity",
+    "to_dataset",
+]
+
+ExportFormat = Literal["sft", "dpo", "prompt_completion"]
+
+
+class ExportSpec(BaseModel):
+    """One dataset to write from a run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: ExportFormat
+    """'sft' (conversational messages), 'prompt_completion', or 'dpo' (prompt/chosen/rejected)."""
+    path: str
+    """Output folder (relative paths are relative to the run directory's parent when run from a recipe)."""
+    kind: ExportKind = "parquet"
+    """'parquet' or 'jsonl' (Hub layout: data/train.*), or 'disk' (`Dataset.save_to_disk`)."""
+    overwrite: bool = False
+    """Replace an existing export at `path` (never a folder that is not an export)."""
+    stage: Literal["completion", "evolution"] = "completion"
+    """Which rows are the answers (SFT/prompt-completion) or the candidates (DPO)."""
+    rubric: str | None = None
+    """Rubric whose scores to use when the run was judged with several."""
+    min_score: float | None = None
+    """SFT/prompt-completion: keep only answers a judge scored at least this (None: keep all kept rows)."""
+    min_margin: float = Field(1.0, gt=0)
+    """DPO: smallest score difference between the chosen and the rejected answer."""
+    conversational: bool = False
+    """DPO/prompt-completion: message lists instead of plain strings (SFT is always conversational)."""
+    system_prompt: str | None = None
+    """SFT: a system message put first in every conversation (None: none)."""
+
+
+@dataclass
+class ExportResult:
+    """Where an export went and what it holds."""
+
+    path: Path
+    format: str
+    kind: str
+    rows: int
+    frame: pl.DataFrame
+
+
+def build_export_frame(rows: pl.DataFrame, spec: ExportSpec) -> pl.DataFrame:
+    """The export's rows as a polars frame (before conversion to a `datasets.Dataset`)."""
+    scored = judged_completions(rows, stage=spec.stage, rubric=spec.rubric)
+    if spec.format == "dpo":
+        if scored["score"].drop_nulls().len() == 0:
+            raise ValueError(
+                f"DPO export needs judge scores on the {spec.stage} rows, and this run has none: "
+                "add a judge step (or run the judge) first"
+            )
+        return dpo_frame(preference_pairs(scored, min_margin=spec.min_margin), conversational=spec.conversational)
+    if spec.min_score is not None:
+        scored = scored.filter(pl.col("score") >= spec.min_score)
+    if spec.format == "sft":
+        return sft_frame(scored, system_prompt=spec.system_prompt)
+    return prompt_completion_frame(scored, conversational=spec.conversational)
+
+
+def _answer_texts(frame: pl.DataFrame, fmt: str) -> list[str]:
+    if fmt == "sft":
+        return [m[-1]["content"] for m in frame["messages"].to_list() if m]
+    col = "chosen" if fmt == "dpo" else "completion"
+    values = frame[col].to_list()
+    return [v[-1]["content"] if isinstance(v, list) else v for v in values if v]
+
+
+def export_run(
+    store: RunStore | pl.DataFrame,
+    spec: ExportSpec,
+    *,
+    recipe: dict[str, Any] | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> ExportResult:
+    """Build the dataset `spec` asks for from a run (or its rows) and write it with its card."""
+    rows = store.rows() if isinstance(store, RunStore) else store
+    if recipe is None and isinstance(store, RunStore):
+        recipe = store.manifest.get("recipe")
+    frame = build_export_frame(rows, spec)
+    if frame.height == 0:
+        raise ValueError(
+            f"nothing to export as {spec.format}: no kept {spec.stage} rows"
+            + (" with a score margin that large" if spec.format == "dpo" else "")
+            + (f" scoring at least {spec.min_score}" if spec.min_score is not None else "")
+        )
+    out = Path(spec.path)
+    if not out.is_absolute() and base_dir is not None:
+        out = Path(base_dir) / out
+    name = title or (store.path.name if isinstance(store, RunStore) else "synthetic data")
+    card = dataset_card(
+        title=f"{name} ({spec.format})",
+        fmt=spec.format,
+        dataset=frame,
+        source_rows=rows,
+        recipe=recipe,
+        diversity_texts=_answer_texts(frame, spec.format),
+        description=(recipe or {}).get("description", ""),
+    )
+    tags = ["synthetic", "trl", spec.format.replace("_", "-")]
+    save_dataset(to_dataset(frame), out, spec.kind, card=card, tags=tags, overwrite=spec.overwrite)
+    return ExportResult(out, spec.format, spec.kind, frame.height, frame)

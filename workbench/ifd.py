@@ -43,8 +43,8 @@ def add_ifd(
     cancel: threading.Event | None = None,
 ) -> pl.DataFrame:
     """`frame` with three new columns: `ppl_conditioned` = PPL(response | template(instruction, input)),
-    `ppl_response` = PPL(response) and `ifd` = their ratio. Rows with an empty response (or left
-    unscored by `cancel`) get nulls. The conditioning text is the completion template the
+    `ppl_response` = PPL(response) and `ifd` = their ratio. Rows with an empty response, too long for
+    the scorer's context, or left unscored by `cancel` get nulls. The conditioning text is the completion template the
     completions were made with, so the scorer sees the same framing."""
     for col in (instruction_column, response_column):
         if col not in frame.columns:
@@ -73,10 +73,8 @@ def add_ifd(
             render_template(template, instruction=instructions[i], input=inputs[i], system="") for i in idx
         ]
         conts = [responses[i] for i in idx]
-        with_q = backend.score(prompts, conts)
-        without_q = backend.score([""] * len(idx), conts)
-        for i, a, b in zip(idx, with_q, without_q, strict=True):
-            conditioned[i], alone[i] = a.perplexity, b.perplexity
+        for i, a, b in zip(idx, *_score_pairs(backend, prompts, conts), strict=True):
+            conditioned[i], alone[i] = a, b
         if on_progress is not None:
             done = min(start + batch_size, len(todo))
             on_progress(Progress(done, len(todo), 0, time.perf_counter() - t0))
@@ -88,6 +86,27 @@ def add_ifd(
         pl.Series("ppl_response", alone, dtype=pl.Float64),
         pl.Series("ifd", ifd, dtype=pl.Float64),
     )
+
+
+def _score_pairs(
+    backend: Backend, prompts: list[str], responses: list[str]
+) -> tuple[list[float | None], list[float | None]]:
+    """Perplexities with and without the instruction. If the batch fails (one pair too long for the
+    context), pairs are retried one by one and only the failing ones get None."""
+    try:
+        with_q = backend.score(prompts, responses)
+        alone = backend.score([""] * len(responses), responses)
+        return [s.perplexity for s in with_q], [s.perplexity for s in alone]
+    except ValueError:
+        if len(prompts) == 1:
+            return [None], [None]
+        a: list[float | None] = []
+        b: list[float | None] = []
+        for p, r in zip(prompts, responses, strict=True):
+            x, y = _score_pairs(backend, [p], [r])
+            a += x
+            b += y
+        return a, b
 
 
 def filter_by_ifd(

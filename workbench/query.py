@@ -379,8 +379,17 @@ class CardPages:
                 .sort(["_key", "_pos"], descending=[descending, False], nulls_last=True)
             )
         order = order.with_row_index("_card_no")
-        within = ["_card_no", "sample", "_pos"] if "sample" in frame.columns else ["_card_no", "_pos"]
-        self.rows = rows.join(order.select("_card", "_card_no"), on="_card").sort(within, nulls_last=True)
+        # the card's own prompt row first, then its completions by sample, then run order
+        within = (
+            ["_card_no", "_child", "sample", "_pos"]
+            if "sample" in frame.columns
+            else ["_card_no", "_child", "_pos"]
+        )
+        self.rows = (
+            rows.join(order.select("_card", "_card_no"), on="_card")
+            .with_columns((pl.col("id") != pl.col("_card")).alias("_child"))
+            .sort(within, nulls_last=True)
+        )
         self.keys: list[str] = order["_card"].to_list()
         self._offsets = np.concatenate([[0], np.cumsum(order["_n"].to_numpy())]).astype(np.int64)
         self._card_of_row: dict[str, int] | None = None

@@ -1,0 +1,94 @@
+"""IFD (Superfiltering): the ratio, its columns, the threshold filter, and the real model's ranking."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from workbench.completions import DEFAULT_COMPLETION_TEMPLATE, render_template
+from workbench.engine import FakeBackend
+from workbench.ifd import add_ifd, filter_by_ifd, ifd_score
+
+PAIRS = pl.DataFrame(
+    {
+        "id": ["a", "b", "c", "d"],
+        "instruction": ["Name a fruit.", "Add the numbers.", "Say hi.", "Write a poem."],
+        "input": ["", "2 and 3", "", ""],
+        "text": ["An apple is a fruit.", "Five is the sum.", "", "Roses are red, violets are blue."],
+        "status": ["kept", "kept", "kept", "kept"],
+    }
+)
+
+
+def test_ifd_is_conditioned_over_unconditioned_perplexity():
+    backend = FakeBackend()
+    out = add_ifd(backend, PAIRS)
+    assert {"ppl_conditioned", "ppl_response", "ifd"} <= set(out.columns)
+    row = out.row(1, named=True)
+    prompt = render_template(
+        DEFAULT_COMPLETION_TEMPLATE, instruction="Add the numbers.", input="2 and 3", system=""
+    )
+    assert "### Input:\n2 and 3" in prompt
+    cond = backend.score([prompt], ["Five is the sum."])[0].perplexity
+    alone = backend.score([""], ["Five is the sum."])[0].perplexity
+    assert row["ppl_conditioned"] == pytest.approx(cond)
+    assert row["ppl_response"] == pytest.approx(alone)
+    assert row["ifd"] == pytest.approx(cond / alone)
+    assert out["ifd"][2] is None  # empty response: no score
+
+
+def test_ifd_score_edge_cases():
+    assert ifd_score(2.0, 4.0) == 0.5
+    assert ifd_score(float("nan"), 4.0) is None
+    assert ifd_score(2.0, math.inf) is None
+
+
+def test_filter_by_ifd_threshold_top_fraction_and_mark():
+    frame = PAIRS.with_columns(pl.Series("ifd", [0.4, 1.3, None, 0.9]))
+    assert filter_by_ifd(frame, 1.0)["id"].to_list() == ["a", "d"]
+    assert filter_by_ifd(frame, 0.5)["id"].to_list() == ["a"]
+    assert filter_by_ifd(frame, 1.0, top_fraction=0.5)["id"].to_list() == ["d"]  # highest IFD below 1
+    marked = filter_by_ifd(frame, 1.0, top_fraction=0.5, mark=True)
+    assert marked.height == 4
+    assert marked["status"].to_list() == ["dropped", "dropped", "dropped", "kept"]
+    assert marked["reason"].to_list() == ["ifd below top 50%", "ifd >= 1", "no ifd score", None]
+    with pytest.raises(ValueError, match="add_ifd"):
+        filter_by_ifd(PAIRS)
+    with pytest.raises(ValueError, match="top_fraction"):
+        filter_by_ifd(frame, top_fraction=1.5)
+
+
+def test_missing_columns_are_explained():
+    with pytest.raises(ValueError, match="instruction_column"):
+        add_ifd(FakeBackend(), pl.DataFrame({"text": ["x"]}))
+
+
+def test_a_pair_too_long_for_the_scorer_gets_null_not_a_crash():
+    class Short(FakeBackend):
+        def score(self, prompts, continuations):
+            if any(len(c) > 25 for c in continuations):
+                raise ValueError("prompt + continuation too long")
+            return super().score(prompts, continuations)
+
+    out = add_ifd(Short(), PAIRS)
+    assert out["ifd"][0] is not None and out["ifd"][1] is not None
+    assert out["ifd"][3] is None  # the long poem
+
+
+@pytest.mark.model
+def test_real_model_ifd_ranks_matching_instruction_lower(llama_backend):
+    answer = "2, 3, 5, 7, 11"
+    frame = pl.DataFrame(
+        {
+            "instruction": ["List the first five prime numbers.", "Write a haiku about autumn leaves."],
+            "text": [answer, answer],
+        }
+    )
+    out = add_ifd(llama_backend, frame)
+    ifd = out["ifd"].to_list()
+    assert all(v is not None and v > 0 for v in ifd)
+    assert out["ppl_response"][0] == pytest.approx(out["ppl_response"][1], rel=1e-3)  # same answer alone
+    assert ifd[0] < 1.0  # the right instruction makes the primes easier to predict
+    assert ifd[0] < ifd[1]  # ...and more so than an unrelated one

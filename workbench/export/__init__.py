@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..runs import RunStore
 from .card import dataset_card, diversity_table, simple_diversity
-from .formats import dpo_frame, judged_completions, preference_pairs, prompt_completion_frame, sft_frame
+from .formats import dpo_frame, judged_completions, prompt_completion_frame, sft_frame
 from .io import EXPORT_MARKER, ExportKind, features_for, load_export, push_to_hub, save_dataset, to_dataset
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "features_for",
     "judged_completions",
     "load_export",
-    "preference_pairs",
     "prompt_completion_frame",
     "push_to_hub",
     "save_dataset",
@@ -87,14 +86,25 @@ class ExportResult:
 
 def build_export_frame(rows: pl.DataFrame, spec: ExportSpec) -> pl.DataFrame:
     """The export's rows as a polars frame (before conversion to a `datasets.Dataset`)."""
-    scored = judged_completions(rows, stage=spec.stage, rubric=spec.rubric)
     if spec.format == "dpo":
-        if scored["score"].drop_nulls().len() == 0:
+        from ..judge import build_dpo_pairs
+
+        answers = rows.filter((pl.col("stage") == spec.stage) & (pl.col("status") == "kept"))
+        answers = answers.unique("id", keep="first", maintain_order=True)
+        judgments = rows.filter((pl.col("stage") == "judgment") & (pl.col("status") == "kept"))
+        if "parent_id" in judgments.columns:
+            judgments = judgments.filter(pl.col("parent_id").is_in(answers["id"].to_list()))
+        if spec.rubric is not None and "rubric" in judgments.columns:
+            judgments = judgments.filter(pl.col("rubric") == spec.rubric)
+        if judgments.height == 0:
             raise ValueError(
-                f"DPO export needs judge scores on the {spec.stage} rows, and this run has none: "
-                "add a judge step (or run the judge) first"
+                f"DPO export needs judgments of the {spec.stage} rows, and this run has none"
+                + (f" from rubric {spec.rubric!r}" if spec.rubric else "")
+                + ": add a judge step (or run the judge) first"
             )
-        return dpo_frame(preference_pairs(scored, min_margin=spec.min_margin), conversational=spec.conversational)
+        pairs = build_dpo_pairs(judgments, answers, min_margin=spec.min_margin)
+        return dpo_frame(pairs, answers, judgments, conversational=spec.conversational)
+    scored = judged_completions(rows, stage=spec.stage, rubric=spec.rubric)
     if spec.min_score is not None:
         scored = scored.filter(pl.col("score") >= spec.min_score)
     if spec.format == "sft":

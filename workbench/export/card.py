@@ -78,7 +78,7 @@ def dataset_card(
     parts += [_table(("what", "count"), count_rows), ""]
     parts += ["## Provenance", ""]
     prov: list[tuple[Any, ...]] = []
-    for col in ("model_sha", "rubric", "rubric_version"):
+    for col in ("model_sha", "chosen_model_sha", "rubric", "rubric_version"):
         if col in dataset.columns:
             values = sorted(str(v) for v in dataset[col].drop_nulls().unique().to_list())
             prov.append((col, ", ".join(values) or "–"))

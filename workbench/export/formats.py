@@ -3,8 +3,8 @@
 - SFT, conversational: `messages` = [{role: user, content: instruction}, {role: assistant, content: answer}]
   (a `system` message first when given). TRL's SFTTrainer applies the tokenizer's chat template.
 - Prompt-completion: `prompt` and `completion` strings (or, conversational, one-message lists).
-- DPO (preference): `prompt`, `chosen`, `rejected` strings (or conversational lists), pairs of answers to the
-  same prompt whose judge scores differ by at least a margin.
+- DPO (preference): `prompt`, `chosen`, `rejected` strings (or conversational lists): the judge's pairs
+  (`workbench.judge.build_dpo_pairs`: best vs worst answer to a prompt, scores at least a margin apart).
 
 Every format keeps provenance: the row ids, model hash, sampling parameters (JSON), seed, and, where a
 judge scored the rows, the rubric name, rubric version hash and scores.
@@ -12,11 +12,9 @@ judge scored the rows, the rubric name, rubric version hash and scores.
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
-__all__ = ["dpo_frame", "judged_completions", "preference_pairs", "prompt_completion_frame", "sft_frame", "user_text"]
+__all__ = ["dpo_frame", "judged_completions", "prompt_completion_frame", "sft_frame", "user_text"]
 
 MESSAGE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
 _PROVENANCE = ("id", "parent_id", "model", "model_sha", "params", "seed")
@@ -100,60 +98,39 @@ def prompt_completion_frame(rows: pl.DataFrame, *, conversational: bool = False)
     return rows.select(prompt.alias("prompt"), completion.alias("completion"), *_provenance(rows))
 
 
-def preference_pairs(scored: pl.DataFrame, *, min_margin: float = 1.0) -> pl.DataFrame:
-    """For each prompt (parent_id), its best- and worst-scored answers when they differ by ≥ `min_margin`.
+def dpo_frame(
+    pairs: pl.DataFrame,
+    completions: pl.DataFrame,
+    judgments: pl.DataFrame | None = None,
+    *,
+    conversational: bool = False,
+) -> pl.DataFrame:
+    """DPO: `prompt`, `chosen`, `rejected` (strings, or message lists when conversational).
 
-    Ties on score are broken by row id, so the same run always gives the same pairs. Returns one row per
-    pair: prompt text, chosen/rejected text, ids, scores, margin, and provenance.
-    """
-    if min_margin <= 0:
-        raise ValueError(f"min_margin must be > 0 (got {min_margin}): a pair needs a preferred answer")
-    base = scored.filter(pl.col("score").is_not_null()).with_columns(user_text(scored).alias("_user"))
-    keep = ["id", "parent_id", "_user", "text", "score", "rubric", "rubric_version", "model_sha", "params", "seed"]
-    base = base.select([c for c in keep if c in base.columns])
-    best = base.sort(["score", "id"], descending=[True, False]).group_by("parent_id", maintain_order=True).first()
-    worst = base.sort(["score", "id"]).group_by("parent_id", maintain_order=True).first()
-    pairs = best.join(worst, on="parent_id", suffix="_rejected").filter(
-        (pl.col("score") - pl.col("score_rejected")) >= min_margin
-    )
-    return pairs.select(
-        pl.col("_user").alias("prompt_text"),
-        pl.col("text").alias("chosen_text"),
-        pl.col("text_rejected").alias("rejected_text"),
-        pl.col("parent_id").alias("prompt_id"),
-        pl.col("id").alias("chosen_id"),
-        pl.col("id_rejected").alias("rejected_id"),
-        pl.col("score").alias("chosen_score"),
-        pl.col("score_rejected").alias("rejected_score"),
-        (pl.col("score") - pl.col("score_rejected")).alias("score_margin"),
-        pl.col("rubric"),
-        pl.col("rubric_version"),
-        pl.col("model_sha"),
-        pl.col("params").alias("chosen_params"),
-        pl.col("params_rejected").alias("rejected_params"),
-        pl.col("seed").cast(pl.Int64).alias("chosen_seed"),
-        pl.col("seed_rejected").cast(pl.Int64).alias("rejected_seed"),
-    ).sort("prompt_id")
-
-
-def dpo_frame(pairs: pl.DataFrame, *, conversational: bool = False) -> pl.DataFrame:
-    """DPO: `prompt`, `chosen`, `rejected` (strings, or message lists when conversational), provenance kept.
-
-    `pairs` has columns prompt_text, chosen_text, rejected_text (as from `preference_pairs`)."""
-    missing = {"prompt_text", "chosen_text", "rejected_text"} - set(pairs.columns)
+    `pairs` comes from `workbench.judge.build_dpo_pairs` (prompt, chosen, rejected, scores, ids, margin);
+    provenance is added from the completion rows (model hash, parameters, seed of each side) and the
+    judgments (rubric name and version hash)."""
+    missing = {"prompt", "chosen", "rejected", "chosen_id", "rejected_id"} - set(pairs.columns)
     if missing:
-        raise ValueError(f"pairs frame lacks {sorted(missing)}; build it with preference_pairs()")
+        raise ValueError(f"pairs frame lacks {sorted(missing)}; build it with workbench.judge.build_dpo_pairs")
+    side = completions.select(
+        "id",
+        *[pl.col(c).cast(pl.Utf8) for c in ("model_sha", "params") if c in completions.columns],
+        *[pl.col("seed").cast(pl.Int64)] if "seed" in completions.columns else [],
+    ).unique("id", keep="first")
+    out = pairs.join(side.rename({c: f"chosen_{c}" for c in side.columns if c != "id"}), left_on="chosen_id", right_on="id", how="left")
+    out = out.join(side.rename({c: f"rejected_{c}" for c in side.columns if c != "id"}), left_on="rejected_id", right_on="id", how="left")
+    if judgments is not None and judgments.height and "rubric_version" in judgments.columns:
+        versions = judgments.group_by("parent_id").agg(
+            pl.col("rubric").cast(pl.Utf8).unique().sort().str.join(",").alias("rubric"),
+            pl.col("rubric_version").cast(pl.Utf8).unique().sort().str.join(",").alias("rubric_version"),
+        )
+        out = out.join(versions, left_on="chosen_id", right_on="parent_id", how="left")
     if conversational:
-        cols: list[Any] = [
-            pl.concat_list([_message("user", pl.col("prompt_text"))]).cast(pl.List(MESSAGE)).alias("prompt"),
-            pl.concat_list([_message("assistant", pl.col("chosen_text"))]).cast(pl.List(MESSAGE)).alias("chosen"),
-            pl.concat_list([_message("assistant", pl.col("rejected_text"))]).cast(pl.List(MESSAGE)).alias("rejected"),
-        ]
-    else:
-        cols = [
-            pl.col("prompt_text").alias("prompt"),
-            pl.col("chosen_text").alias("chosen"),
-            pl.col("rejected_text").alias("rejected"),
-        ]
-    rest = [c for c in pairs.columns if c not in ("prompt_text", "chosen_text", "rejected_text")]
-    return pairs.select(*cols, *rest)
+        out = out.with_columns(
+            pl.concat_list([_message("user", pl.col("prompt"))]).cast(pl.List(MESSAGE)).alias("prompt"),
+            pl.concat_list([_message("assistant", pl.col("chosen"))]).cast(pl.List(MESSAGE)).alias("chosen"),
+            pl.concat_list([_message("assistant", pl.col("rejected"))]).cast(pl.List(MESSAGE)).alias("rejected"),
+        )
+    first = ["prompt", "chosen", "rejected"]
+    return out.select(*first, *[c for c in out.columns if c not in first])

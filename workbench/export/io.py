@@ -74,7 +74,6 @@ def _card_header(ds: Any, kind: ExportKind, tags: list[str]) -> str:
             {"config_name": "default", "data_files": [{"split": "train", "path": _DATA_FILES[kind]}]}
         ]
     header["dataset_info"] = DatasetInfo(features=ds.features)._to_yaml_dict()
-    header["dataset_info"]["splits"] = [{"name": "train", "num_examples": len(ds)}]
     return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n"
 
 

@@ -58,7 +58,7 @@ def test_prefix_from_real_templates():
 
 
 def test_base_model_is_refused_with_a_clear_message(tmp_path):
-    with pytest.raises(NoChatTemplateError, match="no chat template.*self-instruct"):
+    with pytest.raises(NoChatTemplateError, match=r"no chat template.*self-instruct"):
         magpie_prefix(None, model_name="gemma-3-270m")
     with pytest.raises(NoChatTemplateError, match="Magpie"):
         run_magpie(FakeBackend(), RunStore.create(tmp_path, "r"), MagpieConfig())
@@ -66,8 +66,13 @@ def test_base_model_is_refused_with_a_clear_message(tmp_path):
 
 def test_magpie_generates_from_prefix_and_filters(tmp_path):
     turns = iter(
-        ["How do I keep basil alive on a windowsill?<end_of_turn>", "Hi", "Draw me a map of the city please",
-         "How can I keep basil alive on my windowsill?", "What is a good way to learn Spanish verbs quickly?"]
+        [
+            "How do I keep basil alive on a windowsill?<end_of_turn>",
+            "Hi",
+            "Draw me a map of the city please",
+            "How can I keep basil alive on my windowsill?",
+            "What is a good way to learn Spanish verbs quickly?",
+        ]
     )
     backend = FakeBackend(responder=lambda req: next(turns), chat_template=GEMMA3_TEMPLATE)
     store = RunStore.create(tmp_path, "m")

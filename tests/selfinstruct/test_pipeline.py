@@ -11,7 +11,12 @@ from workbench.engine import FakeBackend, GenerationRequest
 from workbench.filters import rouge_l_nearest
 from workbench.runs import RunStore
 from workbench.seeds import default_seeds
-from workbench.selfinstruct import NEAR_DUPLICATE, SelfInstructConfig, apply_similarity_threshold, run_self_instruct
+from workbench.selfinstruct import (
+    NEAR_DUPLICATE,
+    SelfInstructConfig,
+    apply_similarity_threshold,
+    run_self_instruct,
+)
 
 SEEDS = default_seeds()
 FRESH = [
@@ -85,7 +90,9 @@ def test_every_candidate_is_stored_with_provenance(tmp_path):
 def test_classification_variant_marks_rows(tmp_path):
     store = RunStore.create(tmp_path, "run")
     rows = run_self_instruct(
-        FakeBackend(responder=scripted), store, _config(classification_fraction=0.5, generate_instances=False),
+        FakeBackend(responder=scripted),
+        store,
+        _config(classification_fraction=0.5, generate_instances=False),
         seeds=SEEDS,
     )
     inst = rows.filter(pl.col("stage") == "instruction")
@@ -96,7 +103,9 @@ def test_classification_variant_marks_rows(tmp_path):
 
 def test_resume_after_cancel_has_no_duplicates_and_matches_uninterrupted_run(tmp_path):
     cfg = _config()
-    full = run_self_instruct(FakeBackend(responder=scripted), RunStore.create(tmp_path, "full"), cfg, seeds=SEEDS)
+    full = run_self_instruct(
+        FakeBackend(responder=scripted), RunStore.create(tmp_path, "full"), cfg, seeds=SEEDS
+    )
 
     cancel = threading.Event()
     calls = {"n": 0}
@@ -132,8 +141,10 @@ def test_apply_similarity_threshold_replays_decisions(tmp_path):
     loose = apply_similarity_threshold(rows, 1.0)
     n_kept = [int((f["status"] == "kept").sum()) for f in (strict, same, loose)]
     assert n_kept[0] < n_kept[1] <= n_kept[2]
-    assert (strict.filter(pl.col("status") == "dropped")["reason"].is_in([NEAR_DUPLICATE]) |
-            strict.filter(pl.col("status") == "dropped")["filter_reason"].is_not_null()).all()
+    assert (
+        strict.filter(pl.col("status") == "dropped")["reason"].is_in([NEAR_DUPLICATE])
+        | strict.filter(pl.col("status") == "dropped")["filter_reason"].is_not_null()
+    ).all()
     # Text-filtered rows stay dropped at any threshold.
     text_dropped = rows.filter(pl.col("filter_reason").is_not_null())["id"]
     assert (loose.filter(pl.col("id").is_in(text_dropped.implode()))["status"] == "dropped").all()
@@ -142,8 +153,12 @@ def test_apply_similarity_threshold_replays_decisions(tmp_path):
 
 
 def test_reproducible_prompts_and_ids(tmp_path):
-    a = run_self_instruct(FakeBackend(), RunStore.create(tmp_path, "a"), _config(generate_instances=False), seeds=SEEDS)
-    b = run_self_instruct(FakeBackend(), RunStore.create(tmp_path, "b"), _config(generate_instances=False), seeds=SEEDS)
+    a = run_self_instruct(
+        FakeBackend(), RunStore.create(tmp_path, "a"), _config(generate_instances=False), seeds=SEEDS
+    )
+    b = run_self_instruct(
+        FakeBackend(), RunStore.create(tmp_path, "b"), _config(generate_instances=False), seeds=SEEDS
+    )
     assert a["id"].to_list() == b["id"].to_list() and a["prompt"].to_list() == b["prompt"].to_list()
 
 

@@ -51,7 +51,9 @@ def test_custom_template_sandboxed_and_strict():
     with pytest.raises(TemplateError, match="unknown variable"):
         build_instruction_prompt(_records()[:2], template="{{ nope }}")
     with pytest.raises(TemplateError, match="sandbox"):
-        build_instruction_prompt(_records()[:2], template="{{ header.__class__.__mro__[1].__subclasses__() }}")
+        build_instruction_prompt(
+            _records()[:2], template="{{ header.__class__.__mro__[1].__subclasses__() }}"
+        )
     with pytest.raises(ValidationError, match="syntax error"):
         SelfInstructConfig(template="{% for %}")
     with pytest.raises(ValidationError):
@@ -63,9 +65,9 @@ def test_instance_prompts_output_first_for_classification():
     cls_ex = [s for s in seeds if s["is_classification"]][:2]
     p = build_instance_prompt("Decide if the review is positive or negative.", True, cls_ex)
     assert p.endswith("Task: Decide if the review is positive or negative.\nClass label:")
-    assert "Class label: " in p.split("\n\n")[1] and p.split("\n\n")[1].index("Class label") < p.split("\n\n")[1].index(
-        "Input:"
-    )
+    assert "Class label: " in p.split("\n\n")[1] and p.split("\n\n")[1].index("Class label") < p.split(
+        "\n\n"
+    )[1].index("Input:")
     q = build_instance_prompt("Write a limerick about tea.", False, seeds[:2])
     assert q.endswith("Input:")
 
@@ -76,9 +78,17 @@ def test_instance_prompts_output_first_for_classification():
         (" Name three rivers in Africa.\nTask 10: more", "stop", ("Name three rivers in Africa.", None)),
         (" Task 9: describe a sunset in two lines", "stop", ("Describe a sunset in two lines", None)),
         (' "List five uses for a brick."', "stop", ("List five uses for a brick.", None)),
-        (" Explain the rules of chess in 10. Task 11: x", "stop", ("Explain the rules of chess in 10. Task 11: x", None)),
+        (
+            " Explain the rules of chess in 10. Task 11: x",
+            "stop",
+            ("Explain the rules of chess in 10. Task 11: x", None),
+        ),
         ("   \n\n", "stop", ("", "empty")),
-        (" Write a long story about a dragon who", "length", ("Write a long story about a dragon who", "truncated")),
+        (
+            " Write a long story about a dragon who",
+            "length",
+            ("Write a long story about a dragon who", "truncated"),
+        ),
         (" Sort these words\n11. Another task", "length", ("Sort these words", None)),
     ],
 )

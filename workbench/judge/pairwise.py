@@ -60,9 +60,9 @@ def make_pairs(
         sel_r.append(pl.col("model_id").alias("b_model_id"))
     pairs = left.select(sel_l).join(right.select(sel_r), on=on, how="inner")
     ids = [pair_id(a, b) for a, b in zip(pairs["a_id"], pairs["b_id"], strict=True)]
-    return pairs.with_columns(pl.Series("pair_id", ids, dtype=pl.Utf8)).select(
-        "pair_id", pl.exclude("pair_id")
-    )
+    front = ["pair_id", on, *extra_l, "a_id", "a_text", "b_id", "b_text"]
+    pairs = pairs.with_columns(pl.Series("pair_id", ids, dtype=pl.Utf8))
+    return pairs.select(*front, *[c for c in pairs.columns if c not in front])
 
 
 def pairwise_params(rubric: Rubric, config: JudgeConfig) -> SamplingParams:

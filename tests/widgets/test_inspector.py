@@ -1,0 +1,172 @@
+"""The inspector, headless: set traits, click buttons, send the messages the browser would send."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from widgets.inspector import FLAG_ACTION, InspectorPanel, InspectorView
+from workbench.engine import FakeBackend
+from workbench.evolve import EvolveConfig, run_evolution
+from workbench.query import load_predictions
+from workbench.session import Session
+
+WIDGETS = Path(__file__).resolve().parents[2] / "widgets"
+MODELS = ["davinci-self-instruct", "davinci-t0-ft", "text-davinci-001", "text-davinci-003"]
+
+
+@pytest.fixture
+def session(tmp_path, shared_data) -> Session:
+    s = Session(FakeBackend(), runs_root=tmp_path, run="predictions")
+    load_predictions(shared_data, store=s.store)
+    return s
+
+
+def test_opens_on_one_page_of_cards_with_all_models_side_by_side(session):
+    panel = InspectorPanel(session, page_size=10)
+    view = panel.view
+    assert view.total == 252 and view.page_count == 26
+    assert len(view.cards) == 10  # only one page goes to the browser
+    card = view.cards[0]
+    assert [c["number"] for c in view.cards] == list(range(1, 11))
+    assert sorted(i["title"] for i in card["items"]) == MODELS
+    first = session.store.rows().row(0, named=True)
+    assert card["prompt"].startswith(first["instruction"])
+    assert len(json.dumps(view.cards)) < 200_000  # a page, not the run
+
+
+def test_page_buttons_jump_and_page_size(session):
+    panel = InspectorPanel(session)
+    view = panel.view
+    assert panel.prev_button.disabled
+    panel.next_button.click()
+    assert view.page == 1 and view.cards[0]["number"] == 11
+    view.handle_message({"type": "jump", "number": 250})  # what `g 250 Enter` sends
+    assert view.page == 24 and view.cards[view.cursor]["number"] == 250
+    panel.next_button.click()
+    assert view.page == 25 and len(view.cards) == 2 and panel.next_button.disabled
+    panel.next_button.click()
+    assert view.page == 25
+    view.page = 3  # the browser turning pages (j past the last card) sets the trait
+    assert view.cards[0]["number"] == 31
+    panel.page_size.value = 50
+    assert view.page_count == 6 and len(view.cards) == 50 and view.page == 0
+
+
+def test_filters_search_and_sort_are_bound_to_the_query_api(session):
+    panel = InspectorPanel(session)
+    view = panel.view
+    assert list(panel.model.options) == ["(all)", *MODELS]
+    panel.model.value = "davinci-t0-ft"
+    assert view.total == 252 and all(len(c["items"]) == 1 for c in view.cards)
+    panel.status.value = "dropped"  # t0-ft's empty answers
+    assert 0 < view.total < 252
+    assert all(c["items"][0]["text"] == "" for c in view.cards)
+    panel.status.value = "(all)"
+    panel.model.value = "(all)"
+    panel.search.value = "RECIPE"
+    hits = view.total
+    assert 0 < hits < 252
+    assert all("recipe" in json.dumps(c).lower() for c in view.cards)
+    panel.search.value = "recip[ae]"
+    assert view.total == 0  # literal by default
+    panel.regex.value = True
+    assert view.total == hits
+    panel.search.value = "(("
+    assert "regular expression" in panel.error.value
+    panel.search.value = ""
+    panel.regex.value = False
+    assert panel.error.value == "" and view.total == 252
+    panel.sort.value = "length"
+    panel.descending.value = True
+    lengths = [sum(len(i["text"]) for i in c["items"]) for c in view.cards]
+    assert lengths == sorted(lengths, reverse=True)
+
+
+def test_flags_are_saved_into_the_run(session):
+    panel = InspectorPanel(session)
+    view = panel.view
+    card = view.cards[2]
+    item = card["items"][1]
+    view.handle_message({"type": "action", "name": "flag", "card": card["key"], "item": item["id"]})
+    assert session.store.label_values("flag") == {item["id"]: True}
+    assert view.cards[2]["items"][1]["active"] == ["flag"]
+    panel.flagged_only.value = True
+    assert view.total == 1 and view.cards[0]["key"] == card["key"]
+    # a fresh panel (or a restarted kernel) sees the flag: it lives in the run, not the browser
+    again = InspectorPanel(Session(FakeBackend(), runs_root=session.runs_root, run="predictions"))
+    flagged = [i for c in again.view.cards for i in c["items"] if i["active"]]
+    assert [i["id"] for i in flagged] == [item["id"]]
+    view.handle_message({"type": "action", "name": "flag", "card": card["key"], "item": item["id"]})
+    assert session.store.label_values("flag") == {}
+
+
+def test_show_ids_restricts_and_clears(session):
+    panel = InspectorPanel(session)
+    ids = session.store.rows().filter(pl.col("model") == "text-davinci-003")["id"].to_list()[5:8]
+    panel.show_ids(ids)
+    assert panel.view.total == 3
+    assert {i["id"] for c in panel.view.cards for i in c["items"]} == set(ids)
+    assert panel.jump_to_row(ids[2]) and panel.view.cards[panel.view.cursor]["items"][0]["id"] == ids[2]
+    panel.show_ids(None)
+    assert panel.view.total == 252
+
+
+def test_refreshes_when_the_session_says_rows_changed(tmp_path):
+    session = Session(FakeBackend(), runs_root=tmp_path, run="evo")
+    panel = InspectorPanel(session)
+    assert panel.view.total == 0 and "No rows" in panel.view.message
+    seeds = pl.DataFrame({"id": ["s1"], "instruction": ["Write a poem about the sea."]})
+    responder = lambda req: "Write a poem about the sea at night, in exactly four lines."  # noqa: E731
+    run_evolution(
+        FakeBackend(responder=responder),
+        session.store,
+        seeds,
+        EvolveConfig(operators=("deepen",), generations=2),
+    )
+    session.notify_rows_changed()
+    view = panel.view
+    assert view.total == 2 and view.message == ""
+    second = view.cards[1]
+    assert second["id"] is not None and second["items"] == []
+    assert [link["label"] for link in second["lineage"]] == ["gen 0", "gen 1 · deepen"]
+    assert second["lineage"][0]["text"] == "Write a poem about the sea."
+    assert list(panel.operator.options) == ["(all)", "deepen"]
+    # a card with no completions is flagged as a whole
+    view.handle_message({"type": "action", "name": "flag", "card": second["key"], "item": second["id"]})
+    assert view.cards[1]["active"] == ["flag"]
+
+
+def test_view_is_reusable_with_extra_actions():
+    view = InspectorView(actions=[{"name": "prefer", "label": "A is better", "key": "1", "scope": "card"}])
+    got = []
+    view.on_action(lambda name, card, item: got.append((name, card, item)))
+    view.cards = [
+        {
+            "key": "k1",
+            "number": 1,
+            "id": None,
+            "title": "t",
+            "prompt": "p",
+            "meta": [],
+            "lineage": [],
+            "active": [],
+            "items": [],
+        }
+    ]
+    view.handle_message({"type": "action", "name": "prefer", "card": "k1", "item": None})
+    assert got == [("prefer", "k1", None)]
+
+
+def test_browser_contract_classes_and_keyboard_isolation():
+    js = (WIDGETS / "inspector.js").read_text()
+    css = (WIDGETS / "inspector.css").read_text()
+    for cls in ("wb-inspector", "wb-card", "wb-flag"):
+        assert f".{cls}" in css
+    assert FLAG_ACTION["class"] == "wb-flag" and "action.class" in js  # flag buttons carry the class
+    assert 'el("div", "wb-inspector")' in js and 'el("div", "wb-card")' in js
+    assert "stopPropagation" in js and "data-lm-suppress-shortcuts" in js
+    assert "innerHTML" not in js.replace("never innerHTML", "")  # model output is set as text only

@@ -168,13 +168,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
 
         job = Job(work, name="recipe").start()
+        # Poll the job's state instead of joining its thread: a join interrupted by Ctrl-C can
+        # return early on a later call (a CPython quirk), and the rows in flight must be finished.
         try:
             while job.running:
-                job.wait(0.2)
+                time.sleep(0.1)
         except KeyboardInterrupt:
             bar.message("interrupted: stopping after the rows in flight (Ctrl-C again to abort)...")
             job.cancel()
-            job.wait()
+            while job.running:
+                time.sleep(0.05)
         if job.state == "failed":
             err = job.error
             if isinstance(err, RunExistsError):

@@ -1,0 +1,158 @@
+"""The headless CLI: runs, refuses to clobber, resumes after Ctrl-C, plans a dry run, runs the real model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from workbench.cli import main
+from workbench.export import load_export
+from workbench.runs import RunStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+FAKE = """\
+name: fake-run
+model: {{source: fake, options: {{delay_s: {delay}}}}}
+seeds: {{limit: {seeds}}}
+steps:
+  - kind: completions
+    config: {{k: 2, params: {{max_tokens: 16}}}}
+  - kind: evolve
+    limit: 2
+    config: {{operators: [deepen]}}
+exports:
+  - {{format: sft, path: {out}/sft}}
+  - {{format: prompt_completion, kind: jsonl, path: {out}/pc}}
+"""
+
+
+def recipe_file(tmp_path: Path, *, delay: float = 0.0, seeds: int = 4) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(FAKE.format(delay=delay, seeds=seeds, out=tmp_path / "exports"))
+    return path
+
+
+def test_run_writes_run_and_exports(tmp_path, capsys):
+    recipe = recipe_file(tmp_path)
+    assert main(["run", str(recipe), "--runs-root", str(tmp_path / "runs")]) == 0
+    store = RunStore.open(tmp_path / "runs" / "fake-run")
+    rows = store.rows()
+    assert rows.filter(pl.col("stage") == "completion").height == 8
+    assert rows.filter(pl.col("stage") == "evolution").height == 2
+    manifest = store.manifest
+    assert manifest["recipe"]["name"] == "fake-run" and manifest["steps_done"] == ["1:completions", "2:evolve"]
+    sft = load_export(tmp_path / "exports" / "sft")
+    assert len(sft) == rows.filter((pl.col("stage") == "completion") & (pl.col("status") == "kept")).height
+    err = capsys.readouterr().err
+    assert "[1/2] 1:completions |" in err and "8/8 rows" in err and "done:" in err
+
+
+def test_existing_run_needs_resume_and_resume_adds_nothing(tmp_path, capsys):
+    recipe = recipe_file(tmp_path)
+    root = str(tmp_path / "runs")
+    assert main(["run", str(recipe), "--runs-root", root, "--no-export"]) == 0
+    before = RunStore.open(tmp_path / "runs" / "fake-run").rows()
+    assert main(["run", str(recipe), "--runs-root", root, "--no-export"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["run", str(recipe), "--runs-root", root, "--no-export", "--resume"]) == 0
+    after = RunStore.open(tmp_path / "runs" / "fake-run").rows()
+    assert after.height == before.height
+    assert "(0 new)" in capsys.readouterr().err
+
+
+def test_resume_with_a_different_recipe_is_refused(tmp_path, capsys):
+    recipe = recipe_file(tmp_path)
+    root = str(tmp_path / "runs")
+    assert main(["run", str(recipe), "--runs-root", root, "--no-export"]) == 0
+    recipe.write_text(recipe.read_text().replace("k: 2", "k: 3"))
+    assert main(["run", str(recipe), "--runs-root", root, "--no-export", "--resume"]) == 1
+    assert "different recipe" in capsys.readouterr().err
+
+
+def test_bad_recipe_exits_2_with_line(tmp_path, capsys):
+    recipe = recipe_file(tmp_path)
+    recipe.write_text(recipe.read_text().replace("k: 2", "k: 0"))
+    assert main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "line 6" in err and "config.k" in err
+
+
+def test_dry_run_plans_and_writes_nothing(tmp_path, capsys):
+    recipe = recipe_file(tmp_path, seeds=5)
+    assert main(["run", str(recipe), "--dry-run", "--runs-root", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "1:completions" in out and "2:evolve" in out
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("1:", "2:"))}
+    assert lines["1:completions"][1:5] == ["5", "10", "16", "160"]  # inputs, rows, max tokens, token budget
+    assert lines["2:evolve"][1:3] == ["2", "2"]
+    assert "total rows (upper bound): 12" in out
+    assert "tokens/s" in out and "estimated time: at most" in out
+    assert not (tmp_path / "runs").exists()
+
+
+def test_validate_prints_normalised_recipe(tmp_path, capsys):
+    assert main(["validate", str(recipe_file(tmp_path))]) == 0
+    assert "kind: completions" in capsys.readouterr().out
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
+    recipe = recipe_file(tmp_path, delay=0.15, seeds=20)  # 40 completions at ~0.15 s each
+    root = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "workbench", "run", str(recipe), "--runs-root", str(root), "--no-export"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    parts = root / "fake-run" / "rows"
+    deadline = time.monotonic() + 60
+    while not (parts.exists() and any(parts.glob("part-*.parquet"))):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never wrote a row"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    partial = RunStore.open(root / "fake-run").rows()
+    assert 0 < partial.height < 40
+    kept_first = dict(zip(partial["id"], partial["created_at"], strict=True))
+
+    done = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = RunStore.open(root / "fake-run").rows()
+    completions = rows.filter(pl.col("stage") == "completion")
+    assert completions.height == 40 and completions["id"].n_unique() == 40
+    # rows written before the interrupt are the same rows (not regenerated)
+    again = dict(zip(rows["id"], rows["created_at"], strict=True))
+    assert all(again[i] == t for i, t in kept_first.items())
+
+
+@pytest.mark.model
+def test_real_model_headless_run_matches_the_library(tmp_path, llama_backend):
+    """`python -m workbench run` on the default model writes the rows `run_completions` plans in-process."""
+    from workbench.completions import CompletionConfig, plan_completions
+    from workbench.recipe import load_recipe
+    from workbench.runner import step_inputs
+
+    recipe = tmp_path / "real.yaml"
+    recipe.write_text(
+        "name: real\nmodel: default\nseeds: {limit: 3}\n"
+        "steps:\n  - kind: completions\n    config: {k: 1, seed: 5, params: {max_tokens: 12, temperature: 0.7}}\n"
+    )
+    cmd = [sys.executable, "-m", "workbench", "run", str(recipe), "--runs-root", str(tmp_path / "runs")]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = RunStore.open(tmp_path / "runs" / "real").rows().sort("id")
+    assert rows.height == 3 and set(rows["status"]) <= {"kept", "dropped"}
+    loaded = load_recipe(recipe)
+    step = loaded.steps[0]
+    plan = plan_completions(llama_backend, step_inputs(step, loaded, None), CompletionConfig(**step.config.model_dump()))
+    expected = sorted((s["id"], s["prompt"], s["params"]) for s, _ in plan)
+    assert list(zip(rows["id"], rows["prompt"], rows["params"], strict=True)) == expected
+    assert all(json.loads(p)["max_tokens"] == 12 for p in rows["params"])

@@ -1,0 +1,415 @@
+"""Self-instruct panels: edit the seed pool, then grow it with the model and watch every decision.
+
+Thin views over `workbench.seeds` and `workbench.selfinstruct`: all logic lives in the core. The
+similarity-threshold slider calls the pure `apply_similarity_threshold` on the rows already generated
+(no model call), so counts, table and charts update as it moves. Runs go through a `Job` (worker
+thread + cancel event); the job only sets widget values, never displays anything.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import ipywidgets as widgets
+import polars as pl
+
+from workbench.engine import Progress, SamplingParams
+from workbench.jobs import Job
+from workbench.seeds import SEED_SCHEMA, default_seeds, load_seeds
+from workbench.selfinstruct import SelfInstructConfig, apply_similarity_threshold, run_self_instruct
+from workbench.selfinstruct.config import DEFAULT_INSTRUCTION_PARAMS
+from workbench.selfinstruct.stats import (
+    acceptance_by_round,
+    candidate_table,
+    instruction_rows,
+    similarity_histogram,
+    status_counts,
+)
+from workbench.session import Session
+
+__all__ = ["SeedsPanel", "SelfInstructPanel"]
+
+
+def _error_html(message: str) -> str:
+    return f"<span class='wb-error' style='color:#b00020'>{html.escape(message)}</span>"
+
+
+class SeedsPanel(widgets.VBox):
+    """Edit, add, remove and import seed tasks. `seeds` is the current pool (a polars frame)."""
+
+    def __init__(self, session: Session, seeds: pl.DataFrame | None = None) -> None:
+        self.session = session
+        self.seeds: pl.DataFrame = load_seeds(seeds) if seeds is not None else default_seeds()
+        self._listeners: list[Any] = []
+        self.picker = widgets.Select(options=[], rows=8, description="seeds", layout={"width": "100%"})
+        self.instruction = widgets.Textarea(description="instruction", layout={"width": "100%"})
+        self.category = widgets.Text(description="category")
+        self.is_classification = widgets.Checkbox(description="classification", indent=False)
+        self.example_input = widgets.Textarea(description="input", layout={"width": "100%"})
+        self.example_output = widgets.Textarea(description="output", layout={"width": "100%"})
+        self.add_button = widgets.Button(description="Add", icon="plus")
+        self.update_button = widgets.Button(description="Update", icon="save")
+        self.remove_button = widgets.Button(description="Remove", icon="trash")
+        self.import_path = widgets.Text(
+            placeholder="path to .jsonl / .csv / .json / .parquet", description="import"
+        )
+        self.import_button = widgets.Button(description="Import (replace)", icon="upload")
+        self.status = widgets.HTML()
+        self.picker.observe(self._on_pick, names="value")
+        self.add_button.on_click(lambda _: self.add())
+        self.update_button.on_click(lambda _: self.update())
+        self.remove_button.on_click(lambda _: self.remove())
+        self.import_button.on_click(lambda _: self.import_file(self.import_path.value))
+        super().__init__(
+            [
+                self.picker,
+                self.instruction,
+                widgets.HBox([self.category, self.is_classification]),
+                self.example_input,
+                self.example_output,
+                widgets.HBox([self.add_button, self.update_button, self.remove_button]),
+                widgets.HBox([self.import_path, self.import_button]),
+                self.status,
+            ]
+        )
+        self.add_class("wb-seeds")
+        self._refresh()
+
+    def on_change(self, fn: Any) -> None:
+        """Call `fn(seeds)` whenever the pool changes."""
+        self._listeners.append(fn)
+
+    def _record(self, seed_id: str) -> dict[str, Any]:
+        text = self.instruction.value.strip()
+        if not text:
+            raise ValueError("the instruction is empty: write the task first")
+        inp, out = self.example_input.value, self.example_output.value
+        return {
+            "id": seed_id,
+            "name": seed_id,
+            "instruction": text,
+            "instances": [{"input": inp, "output": out}] if (inp or out) else [],
+            "is_classification": bool(self.is_classification.value),
+            "category": self.category.value.strip() or "uncategorized",
+        }
+
+    def _guard(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as err:
+            message = f"Seeds: {err}"
+            self.status.value = _error_html(message)
+            self.session.report_error(message)
+
+    def add(self) -> None:
+        def _add() -> None:
+            taken = set(self.seeds["id"])
+            n = self.seeds.height
+            while f"user_seed_{n}" in taken:
+                n += 1
+            rec = self._record(f"user_seed_{n}")
+            self._set(pl.concat([self.seeds, pl.DataFrame([rec], schema=SEED_SCHEMA)]), f"added {rec['id']}")
+            self.picker.value = rec["id"]
+
+        self._guard(_add)
+
+    def update(self) -> None:
+        def _update() -> None:
+            sid = self.picker.value
+            if sid is None:
+                raise ValueError("pick a seed to update")
+            rec = self._record(sid)
+            new = pl.DataFrame([rec], schema=SEED_SCHEMA)
+            rows = [new if r == sid else self.seeds.filter(pl.col("id") == r) for r in self.seeds["id"]]
+            self._set(pl.concat(rows), f"updated {sid}")
+
+        self._guard(_update)
+
+    def remove(self) -> None:
+        def _remove() -> None:
+            sid = self.picker.value
+            if sid is None:
+                raise ValueError("pick a seed to remove")
+            if self.seeds.height == 1:
+                raise ValueError("the pool needs at least one seed")
+            self._set(self.seeds.filter(pl.col("id") != sid), f"removed {sid}")
+
+        self._guard(_remove)
+
+    def import_file(self, path: str | Path) -> None:
+        def _import() -> None:
+            if not str(path).strip():
+                raise ValueError("give the path of a seed file to import")
+            seeds = load_seeds(path)
+            self._set(seeds, f"imported {seeds.height} seeds from {path}")
+
+        self._guard(_import)
+
+    def _set(self, seeds: pl.DataFrame, message: str) -> None:
+        self.seeds = seeds
+        self.status.value = html.escape(f"{message} · {seeds.height} seeds")
+        self._refresh()
+        for fn in list(self._listeners):
+            fn(seeds)
+
+    def _refresh(self) -> None:
+        current = self.picker.value
+        self.picker.options = [
+            (f"{r['id']} · {r['category']} · {r['instruction'][:70]}", r["id"])
+            for r in self.seeds.iter_rows(named=True)
+        ]
+        if current in set(self.seeds["id"]):
+            self.picker.value = current
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        sid = change["new"]
+        if sid is None:
+            return
+        row = self.seeds.filter(pl.col("id") == sid).row(0, named=True)
+        self.instruction.value = row["instruction"]
+        self.category.value = row["category"]
+        self.is_classification.value = bool(row["is_classification"])
+        first = row["instances"][0] if row["instances"] else {"input": "", "output": ""}
+        self.example_input.value, self.example_output.value = first["input"], first["output"]
+
+
+class SelfInstructPanel(widgets.VBox):
+    """Knobs, Run/Stop, progress, a threshold slider that re-filters instantly, a live candidates table
+    and charts of acceptance per round and of nearest-neighbour similarity."""
+
+    def __init__(
+        self, session: Session, seeds_panel: SeedsPanel | None = None, *, table_rows: int = 40
+    ) -> None:
+        self.session = session
+        self.table_rows = table_rows
+        self.seeds_panel = seeds_panel or SeedsPanel(session)
+        self.job: Job | None = None
+        self.rows: pl.DataFrame = pl.DataFrame()  # instruction rows as stored
+        self.view: pl.DataFrame = pl.DataFrame()  # the same rows re-filtered at the slider's threshold
+        self._last_refresh = 0.0
+        s = DEFAULT_INSTRUCTION_PARAMS
+        self.k_human = widgets.IntSlider(6, min=0, max=12, description="k human")
+        self.m_machine = widgets.IntSlider(2, min=0, max=8, description="m machine")
+        self.temperature = widgets.FloatSlider(
+            s.temperature, min=0.0, max=2.0, step=0.05, description="temperature"
+        )
+        self.top_p = widgets.FloatSlider(s.top_p, min=0.05, max=1.0, step=0.05, description="top-p")
+        self.max_tokens = widgets.IntSlider(s.max_tokens, min=8, max=256, description="max tokens")
+        self.num_instructions = widgets.BoundedIntText(20, min=1, max=100_000, description="target")
+        self.rounds = widgets.BoundedIntText(5, min=1, max=1000, description="rounds cap")
+        self.prompts_per_round = widgets.BoundedIntText(8, min=1, max=10_000, description="per round")
+        self.seed = widgets.BoundedIntText(0, min=0, max=2**32 - 1, description="seed")
+        self.generate_instances = widgets.Checkbox(False, description="generate instances", indent=False)
+        self.threshold = widgets.FloatSlider(
+            0.7, min=0.0, max=1.0, step=0.01, description="ROUGE-L >", continuous_update=True
+        )
+        self.run_button = widgets.Button(description="Run", icon="play", button_style="primary")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.run_button.add_class("wb-selfinstruct-run")
+        self.stop_button.add_class("wb-selfinstruct-stop")
+        self.progress = widgets.FloatProgress(0.0, min=0.0, max=1.0)
+        self.progress_label = widgets.HTML()
+        self.counts = widgets.HTML()
+        self.error = widgets.HTML()
+        self.table = widgets.HTML()
+        self.table.add_class("wb-selfinstruct-table")
+        alt.JupyterChart.enable_offline(True)
+        self.acceptance_chart = alt.JupyterChart(self._acceptance_spec(pl.DataFrame()))
+        self.histogram_chart = alt.JupyterChart(self._histogram_spec(pl.DataFrame()))
+
+        self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.threshold.observe(lambda _: self.apply_threshold(), names="value")
+        session.subscribe(self._on_session_event)
+
+        knobs = widgets.VBox(
+            [
+                widgets.HBox([self.k_human, self.m_machine]),
+                widgets.HBox([self.temperature, self.top_p, self.max_tokens]),
+                widgets.HBox([self.num_instructions, self.rounds, self.prompts_per_round]),
+                widgets.HBox([self.seed, self.generate_instances]),
+            ]
+        )
+        seeds_box = widgets.Accordion([self.seeds_panel])
+        seeds_box.set_title(0, "Seed tasks")
+        super().__init__(
+            [
+                seeds_box,
+                knobs,
+                widgets.HBox([self.run_button, self.stop_button, self.progress, self.progress_label]),
+                widgets.HBox([self.threshold, self.counts]),
+                self.error,
+                widgets.HBox([self.acceptance_chart, self.histogram_chart]),
+                self.table,
+            ]
+        )
+        self.add_class("wb-selfinstruct")
+        self.refresh()
+
+    # -- config --------------------------------------------------------------------------------
+    def config(self) -> SelfInstructConfig:
+        """The run configuration the knobs describe."""
+        sampling = SamplingParams(
+            **{
+                **DEFAULT_INSTRUCTION_PARAMS.model_dump(),
+                "temperature": self.temperature.value,
+                "top_p": self.top_p.value,
+                "max_tokens": self.max_tokens.value,
+            }
+        )
+        return SelfInstructConfig(
+            k_human=self.k_human.value,
+            m_machine=self.m_machine.value,
+            num_instructions=self.num_instructions.value,
+            rounds=self.rounds.value,
+            prompts_per_round=self.prompts_per_round.value,
+            sampling=sampling,
+            similarity_threshold=self.threshold.value,
+            seed=self.seed.value,
+            generate_instances=self.generate_instances.value,
+        )
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self) -> Job | None:
+        """Start a run in a worker thread (returns the Job); errors show in the panel."""
+        if self.job is not None and self.job.running:
+            self._fail("a run is already in progress: press Stop first")
+            return None
+        try:
+            config = self.config()
+            seeds = self.seeds_panel.seeds
+            backend, store = self.session.backend, self.session.store
+        except Exception as err:
+            self._fail(f"cannot start: {err}")
+            return None
+        self.error.value = ""
+
+        def work(report: Any, cancel: Any) -> pl.DataFrame:
+            return run_self_instruct(backend, store, config, seeds=seeds, on_progress=report, cancel=cancel)
+
+        job = Job(work, name="self-instruct")
+        job.on_progress.append(self._on_progress)
+        job.on_done.append(self._on_done)
+        self.job = job
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self.progress_label.value = "starting…"
+        return job.start()
+
+    def stop(self) -> None:
+        """Ask the run to stop; rows already decided stay in the run."""
+        if self.job is not None:
+            self.job.cancel()
+            self.progress_label.value = "stopping…"
+
+    def _on_progress(self, p: Progress) -> None:
+        self.progress.value = p.rows_done / p.rows_total if p.rows_total else 0.0
+        self.progress_label.value = html.escape(p.describe())
+        if time.monotonic() - self._last_refresh > 1.0:  # live table, at most once a second
+            self.refresh()
+
+    def _on_done(self, job: Job) -> None:
+        self.run_button.disabled, self.stop_button.disabled = False, True
+        if job.state == "failed":
+            self._fail(f"run failed: {job.error_text}")
+        else:
+            self.progress_label.value = html.escape(
+                f"{job.state}" + (f" · {job.progress.describe()}" if job.progress else "")
+            )
+        self.refresh()
+        self.session.notify_rows_changed()
+
+    def _fail(self, message: str) -> None:
+        full = f"Self-instruct: {message}"
+        self.error.value = _error_html(full)
+        self.session.report_error(full)
+
+    def _on_session_event(self, what: str) -> None:
+        if what == "run" and not (self.job is not None and self.job.running):
+            self.refresh()
+
+    # -- views ---------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload the run's instruction rows and re-apply the slider's threshold."""
+        self._last_refresh = time.monotonic()
+        try:
+            self.rows = instruction_rows(self.session.store.rows())
+        except Exception as err:
+            self._fail(f"cannot read the run: {err}")
+            return
+        self.apply_threshold()
+
+    def apply_threshold(self) -> None:
+        """Re-filter the generated rows at the slider's threshold (no model call) and redraw."""
+        try:
+            rows = self.rows
+            self.view = apply_similarity_threshold(rows, self.threshold.value) if rows.height else rows
+        except Exception as err:
+            self._fail(f"cannot apply the threshold: {err}")
+            return
+        c = status_counts(self.view)
+        self.counts.value = f"<b>{c['kept']}</b> kept · <b>{c['dropped']}</b> dropped · {c['error']} errors"
+        self.table.value = self._table_html(candidate_table(self.view, self.table_rows))
+        self.acceptance_chart.chart = self._acceptance_spec(acceptance_by_round(self.view))
+        self.histogram_chart.chart = self._histogram_spec(similarity_histogram(self.view))
+
+    @staticmethod
+    def _table_html(df: pl.DataFrame) -> str:
+        if df.height == 0:
+            return "<i>No candidates yet: press Run.</i>"
+        head = "<tr><th>round</th><th>status</th><th>reason</th><th>instruction</th><th>nearest (ROUGE-L)</th></tr>"
+        body = []
+        for r in df.iter_rows(named=True):
+            score = r.get("nearest_score")
+            near = (
+                "" if score is None else f"{score:.2f} · {html.escape(str(r.get('nearest_text') or '')[:80])}"
+            )
+            color = {"kept": "#1b7f3b", "dropped": "#b00020"}.get(r["status"], "#666")
+            body.append(
+                f"<tr><td>{r['round']}</td><td style='color:{color}'>{r['status']}</td>"
+                f"<td>{html.escape(r['reason'] or '')}</td><td>{html.escape(r['text'] or '')}</td><td>{near}</td></tr>"
+            )
+        return f"<table class='wb-selfinstruct-table'>{head}{''.join(body)}</table>"
+
+    @staticmethod
+    def _acceptance_spec(df: pl.DataFrame) -> alt.Chart:
+        data = df.to_dicts() if df.height else [{"round": 0, "rate": 0.0, "kept": 0, "candidates": 0}]
+        return (
+            alt.Chart(alt.Data(values=data), title="Acceptance rate per round")
+            .mark_bar()
+            .encode(
+                x=alt.X("round:O", title="round"),
+                y=alt.Y("rate:Q", title="kept / candidates", scale=alt.Scale(domain=[0, 1])),
+                tooltip=["round:O", "kept:Q", "candidates:Q", alt.Tooltip("rate:Q", format=".0%")],
+            )
+            .properties(width=260, height=180)
+        )
+
+    def _histogram_spec(self, df: pl.DataFrame) -> alt.LayerChart:
+        data = (
+            df.to_dicts()
+            if df.height
+            else [{"bin_start": 0.0, "bin_end": 0.05, "status": "kept", "count": 0}]
+        )
+        bars = (
+            alt.Chart(alt.Data(values=data), title="Nearest-neighbour ROUGE-L")
+            .mark_bar()
+            .encode(
+                x=alt.X(
+                    "bin_start:Q",
+                    title="ROUGE-L F1 to nearest pool instruction",
+                    scale=alt.Scale(domain=[0, 1]),
+                ),
+                x2="bin_end:Q",
+                y=alt.Y("count:Q", stack=True),
+                color=alt.Color("status:N", scale=alt.Scale(domain=["kept", "dropped", "error"])),
+                tooltip=["status:N", "count:Q", "bin_start:Q"],
+            )
+        )
+        rule = (
+            alt.Chart(alt.Data(values=[{"t": self.threshold.value}])).mark_rule(color="black").encode(x="t:Q")
+        )
+        return (bars + rule).properties(width=300, height=180)

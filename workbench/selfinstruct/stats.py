@@ -1,0 +1,80 @@
+"""Small aggregates of self-instruct rows for tables and charts (aggregated in polars, so charts stay
+far below Altair's 5,000-row limit)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = [
+    "acceptance_by_round",
+    "candidate_table",
+    "instruction_rows",
+    "similarity_histogram",
+    "status_counts",
+]
+
+
+def instruction_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """The instruction-stage rows, in decision order."""
+    if rows.height == 0 or "stage" not in rows.columns:
+        return pl.DataFrame()
+    out = rows.filter(pl.col("stage") == "instruction")
+    return out.sort("order") if "order" in out.columns else out
+
+
+def status_counts(rows: pl.DataFrame) -> dict[str, int]:
+    """{"kept": n, "dropped": n, "error": n} over instruction rows."""
+    inst = instruction_rows(rows)
+    counts = {"kept": 0, "dropped": 0, "error": 0}
+    if inst.height:
+        for status, n in inst.group_by("status").len().iter_rows():
+            counts[str(status)] = int(n)
+    return counts
+
+
+def acceptance_by_round(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per round: candidates, kept, and the acceptance rate."""
+    inst = instruction_rows(rows)
+    if inst.height == 0:
+        return pl.DataFrame(
+            schema={"round": pl.Int64, "candidates": pl.UInt32, "kept": pl.UInt32, "rate": pl.Float64}
+        )
+    return (
+        inst.group_by("round")
+        .agg(pl.len().alias("candidates"), (pl.col("status") == "kept").sum().cast(pl.UInt32).alias("kept"))
+        .with_columns((pl.col("kept") / pl.col("candidates")).alias("rate"))
+        .sort("round")
+    )
+
+
+def similarity_histogram(rows: pl.DataFrame, bins: int = 20) -> pl.DataFrame:
+    """Counts of nearest-neighbour ROUGE-L scores in `bins` equal bins over [0, 1], split by status."""
+    inst = instruction_rows(rows)
+    if inst.height == 0 or "nearest_score" not in inst.columns:
+        return pl.DataFrame(
+            schema={"bin_start": pl.Float64, "bin_end": pl.Float64, "status": pl.Utf8, "count": pl.UInt32}
+        )
+    scored = inst.filter(pl.col("nearest_score").is_not_null())
+    return (
+        scored.with_columns(
+            (pl.col("nearest_score") * bins).floor().clip(0, bins - 1).cast(pl.Int64).alias("bin")
+        )
+        .group_by("bin", "status")
+        .len("count")
+        .with_columns(
+            (pl.col("bin") / bins).alias("bin_start"), ((pl.col("bin") + 1) / bins).alias("bin_end")
+        )
+        .select("bin_start", "bin_end", "status", pl.col("count").cast(pl.UInt32))
+        .sort("bin_start", "status")
+    )
+
+
+def candidate_table(rows: pl.DataFrame, limit: int = 50) -> pl.DataFrame:
+    """Newest candidates first, with why each was dropped and its nearest neighbour."""
+    inst = instruction_rows(rows)
+    if inst.height == 0:
+        return pl.DataFrame()
+    cols = [
+        c for c in ("round", "status", "reason", "text", "nearest_score", "nearest_text") if c in inst.columns
+    ]
+    return inst.reverse().head(limit).select(cols)

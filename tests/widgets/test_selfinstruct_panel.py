@@ -7,10 +7,9 @@ import json
 import polars as pl
 import pytest
 
+from tests.selfinstruct.test_pipeline import scripted  # the scripted fake model
 from workbench.engine import FakeBackend
 from workbench.session import Session
-
-from tests.selfinstruct.test_pipeline import scripted  # the scripted fake model
 
 widgets_mod = pytest.importorskip("widgets.selfinstruct")
 SeedsPanel, SelfInstructPanel = widgets_mod.SeedsPanel, widgets_mod.SelfInstructPanel

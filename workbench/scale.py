@@ -56,6 +56,9 @@ class ScaleConfig(BaseModel):
     """CPUs Ray reserves per actor (they wait on the network, so a fraction is enough)."""
     local_num_cpus: int | None = Field(2, ge=1)
     """CPUs of a local Ray started by the workbench (ignored when joining a cluster)."""
+    client: str = "workbench.engine.http:OpenAIHTTPBackend"
+    """Import path ('module:Class') of the HTTP backend each actor uses; it is constructed as
+    Class(url, model=, max_concurrency=, timeout_s=, retries=) and must implement the Backend protocol."""
     runtime_env: dict[str, Any] | None = None
     """Ray runtime environment for a remote cluster whose nodes lack the workbench, e.g.
     {'pip': ['synth-workbench']} or {'py_modules': ['/path/to/workbench']}."""
@@ -80,9 +83,11 @@ def generation_from_json(text: str) -> Generation:
 
 
 def _http_backend(url: str, config: ScaleConfig) -> Any:
-    from .engine.http import OpenAIHTTPBackend
+    import importlib
 
-    return OpenAIHTTPBackend(
+    module, _, cls_name = config.client.partition(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    return cls(
         url,
         model=config.model,
         max_concurrency=config.max_concurrency,
@@ -226,7 +231,7 @@ class RayBackend:
             _EndpointWorker,
             fn_constructor_kwargs={"config_json": cfg.model_dump_json()},
             batch_size=cfg.batch_size,
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=cfg.actor_num_cpus,
             batch_format="numpy",
         )

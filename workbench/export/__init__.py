@@ -67,6 +67,9 @@ class ExportSpec(BaseModel):
     """SFT/prompt-completion: keep only answers a judge scored at least this (None: keep all kept rows)."""
     min_margin: float = Field(1.0, gt=0)
     """DPO: smallest score difference between the chosen and the rejected answer."""
+    score: Literal["score", "expected_score"] = "score"
+    """DPO: rank answers by the judge's parsed score, or by its expected score under the score-token
+    distribution (finer-grained: fewer ties among answers of a small model)."""
     conversational: bool = False
     """DPO/prompt-completion: message lists instead of plain strings (SFT is always conversational)."""
     system_prompt: str | None = None
@@ -102,7 +105,7 @@ def build_export_frame(rows: pl.DataFrame, spec: ExportSpec) -> pl.DataFrame:
                 + (f" from rubric {spec.rubric!r}" if spec.rubric else "")
                 + ": add a judge step (or run the judge) first"
             )
-        pairs = build_dpo_pairs(judgments, answers, min_margin=spec.min_margin)
+        pairs = build_dpo_pairs(judgments, answers, min_margin=spec.min_margin, score=spec.score)
         return dpo_frame(pairs, answers, judgments, conversational=spec.conversational)
     scored = judged_completions(rows, stage=spec.stage, rubric=spec.rubric)
     if spec.min_score is not None:

@@ -18,11 +18,7 @@ from .params import GenerationRequest
 from .protocol import ProgressCallback, ResultCallback
 from .results import Generation, Progress, TokenScores
 
-_WORDS = (
-    "write explain list describe summarize classify translate compare give create suggest "
-    "a an the short poem story email recipe plan three five reasons ways steps about for of "
-    "how why what which people water cities music history science health money travel code"
-).split()
+_WORDS = ["write", "explain", "list", "describe", "summarize", "classify", "translate", "compare", "give", "create", "suggest", "a", "an", "the", "short", "poem", "story", "email", "recipe", "plan", "three", "five", "reasons", "ways", "steps", "about", "for", "of", "how", "why", "what", "which", "people", "water", "cities", "music", "history", "science", "health", "money", "travel", "code"]
 
 
 def _digest(*parts: str) -> bytes:

@@ -23,7 +23,11 @@ from workbench.filters import rouge_l_nearest
 POOL_SIZE = 5000
 N_CANDIDATES = 500
 REFERENCE_SAMPLE_PAIRS = 20_000
-SHARED = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared/data/self-instruct"))
+SHARED = Path(
+    os.environ.get(
+        "WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared/data/self-instruct"
+    )
+)
 
 
 def _real_instructions() -> list[str]:
@@ -60,7 +64,9 @@ def main() -> int:
     ours_s = time.perf_counter() - t0
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    pairs = [(rng.randrange(len(candidates)), rng.randrange(len(pool))) for _ in range(REFERENCE_SAMPLE_PAIRS)]
+    pairs = [
+        (rng.randrange(len(candidates)), rng.randrange(len(pool))) for _ in range(REFERENCE_SAMPLE_PAIRS)
+    ]
     # Reference A: scorer.score on raw text (tokenizes both sides for every pair).
     t0 = time.perf_counter()
     for ci, pi in pairs:
@@ -84,17 +90,25 @@ def main() -> int:
 
     ref_a = per_pair_a * n_pairs
     ref_b = tokenize_s + per_pair_b * n_pairs
-    print(f"pool {len(pool)} instructions x {len(candidates)} candidates = {n_pairs:,} pairs; cpu cores {os.cpu_count()}")
+    print(
+        f"pool {len(pool)} instructions x {len(candidates)} candidates = {n_pairs:,} pairs; cpu cores {os.cpu_count()}"
+    )
     print(f"reference times are EXTRAPOLATED from {len(pairs):,} randomly sampled pairs timed in this run:")
-    print(f"  A rouge_score scorer.score per pair (tokenizes each time): {per_pair_a * 1e6:.1f} us/pair -> {ref_a:.1f} s")
+    print(
+        f"  A rouge_score scorer.score per pair (tokenizes each time): {per_pair_a * 1e6:.1f} us/pair -> {ref_a:.1f} s"
+    )
     print(
         f"  B pre-tokenized rouge_scorer._score_lcs per pair: {per_pair_b * 1e6:.1f} us/pair "
         f"+ {tokenize_s:.2f} s tokenizing -> {ref_b:.1f} s"
     )
-    print(f"ours (rapidfuzz Indel LCS + exact F), measured on all pairs: {ours_s:.3f} s ({ours_s / n_pairs * 1e9:.1f} ns/pair)")
+    print(
+        f"ours (rapidfuzz Indel LCS + exact F), measured on all pairs: {ours_s:.3f} s ({ours_s / n_pairs * 1e9:.1f} ns/pair)"
+    )
     ratio = ref_b / ours_s
-    print(f"speed-up vs the faster reference B: {ratio:.0f}x (vs A: {ref_a / ours_s:.0f}x); target >= 500x -> "
-          f"{'OK' if ratio >= 500 else 'BELOW TARGET'}")
+    print(
+        f"speed-up vs the faster reference B: {ratio:.0f}x (vs A: {ref_a / ours_s:.0f}x); target >= 500x -> "
+        f"{'OK' if ratio >= 500 else 'BELOW TARGET'}"
+    )
     return 0
 
 

@@ -48,8 +48,12 @@ def test_csv_polars_list_and_datasets(tmp_path):
 def test_jsonl_errors_name_file_line_and_field(tmp_path):
     path = tmp_path / "bad.jsonl"
     good = json.dumps({"instruction": "Fine task here.", "instances": []})
-    path.write_text(good + "\n" + json.dumps({"instruction": "X", "instances": [{"input": "", "output": 3}]}) + "\n")
-    with pytest.raises(SeedFormatError, match=r"bad\.jsonl line 2: field 'instances\[0\]\.output' must be a string"):
+    path.write_text(
+        good + "\n" + json.dumps({"instruction": "X", "instances": [{"input": "", "output": 3}]}) + "\n"
+    )
+    with pytest.raises(
+        SeedFormatError, match=r"bad\.jsonl line 2: field 'instances\[0\]\.output' must be a string"
+    ):
         load_seeds(path)
     path.write_text(good + "\n\n" + '{"instruction": "broken"\n')
     with pytest.raises(SeedFormatError, match=r"bad\.jsonl line 3: not valid JSON"):
@@ -57,7 +61,9 @@ def test_jsonl_errors_name_file_line_and_field(tmp_path):
     path.write_text(json.dumps({"instances": []}) + "\n")
     with pytest.raises(SeedFormatError, match=r"line 1: field 'instruction' is missing"):
         load_seeds(path)
-    path.write_text(json.dumps({"id": "a", "instruction": "A"}) + "\n" + json.dumps({"id": "a", "instruction": "B"}))
+    path.write_text(
+        json.dumps({"id": "a", "instruction": "A"}) + "\n" + json.dumps({"id": "a", "instruction": "B"})
+    )
     with pytest.raises(SeedFormatError, match=r"line 2: field 'id' 'a' duplicates"):
         load_seeds(path)
 

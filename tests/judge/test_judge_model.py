@@ -1,0 +1,91 @@
+"""The judge on the real default model (a 270M *base* model): the grammar must bound the score."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from workbench.judge import (
+    JudgeConfig,
+    Rubric,
+    flip_rates,
+    make_pairs,
+    pair_outcomes,
+    parse_counts,
+    run_absolute_judge,
+    run_pairwise_judge,
+)
+
+pytestmark = pytest.mark.model
+
+CFG = JudgeConfig(max_tokens=32, max_reasoning_chars=60)
+
+
+def _rows(shared_data, model: str, n: int) -> pl.DataFrame:
+    recs = [json.loads(line) for line in (shared_data / f"predictions_{model}.jsonl").read_text().splitlines()[:n]]
+    return pl.DataFrame(
+        {
+            "id": [f"{model}-{i}" for i in range(n)],
+            "instruction": [r["instruction"].strip() for r in recs],
+            "input": [r["input"] for r in recs],
+            "text": [r["response"].strip() for r in recs],
+            "model_id": [model] * n,
+        }
+    )
+
+
+def test_grammar_bounds_the_score_on_the_base_model(llama_backend, store, shared_data):
+    assert llama_backend.chat_template is None  # the default model is a base model
+    # The prompt even invites 0 and 9; only the grammar keeps the judge on the 1-5 scale.
+    lure = Rubric(
+        name="lure",
+        task_description="Rate the response.",
+        levels={i: f"level {i}" for i in range(1, 6)},
+        template="Instruction: {{ instruction }}\nResponse: {{ response }}\nGive a score from 0 to 9.",
+    )
+    rows = _rows(shared_data, "text-davinci-003", 3)
+    hot = CFG.model_copy(update={"temperature": 1.5, "seed": 7})
+    out = pl.concat([run_absolute_judge(llama_backend, store, rows, lure, cfg) for cfg in (CFG, hot)])
+    assert out.height == 6
+    assert out["parse_ok"].all(), out.filter(~pl.col("parse_ok"))["reason"].to_list()
+    assert set(out["score"].to_list()) <= {1, 2, 3, 4, 5}
+    for dist, score in zip(out["score_distribution"], out["score"], strict=True):
+        probs = {int(k): v for k, v in json.loads(dist).items()}
+        assert set(probs) == {1, 2, 3, 4, 5}
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+        assert probs[score] > 0  # the chosen score had probability mass
+    assert ((out["expected_score"] >= 1) & (out["expected_score"] <= 5)).all()
+    assert (out["score_coverage"] > 0).all() and (out["score_coverage"] <= 1.0 + 1e-9).all()
+    assert all("\nScore: " in t for t in out["text"])
+
+
+def test_ten_point_scale_on_the_base_model(llama_backend, store, shared_data):
+    ten = Rubric(name="ten", task_description="Rate the response.", levels={i: f"level {i}" for i in range(1, 11)})
+    out = run_absolute_judge(llama_backend, store, _rows(shared_data, "davinci-self-instruct", 2), ten, CFG)
+    assert out["parse_ok"].all()
+    assert set(out["score"].to_list()) <= set(range(1, 11))
+    for dist in out["score_distribution"]:
+        probs = json.loads(dist)
+        assert set(probs) == {str(i) for i in range(1, 11)}
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_pairwise_on_real_answers_runs_both_orders(llama_backend, store, shared_data):
+    """text-davinci-003 vs davinci-self-instruct on two instructions. What the tiny model prefers is
+    printed, not asserted: a 270M base model is expected to show strong position bias."""
+    pairs = make_pairs(_rows(shared_data, "text-davinci-003", 2), _rows(shared_data, "davinci-self-instruct", 2))
+    rubric = Rubric(name="better", task_description="Decide which response follows the instruction better.",
+                    levels={1: "worse", 2: "better"})
+    out = run_pairwise_judge(llama_backend, store, pairs, rubric, CFG)
+    assert out.height == 4 and sorted(out["order"].to_list()) == ["AB"] * 2 + ["BA"] * 2
+    counts = parse_counts(out).to_dicts()[0]
+    assert counts["n"] == 4 and counts["parsed"] + counts["failed"] == 4
+    rates = flip_rates(out).to_dicts()[0]
+    assert rates["pairs"] == 2
+    if rates["both_parsed"]:
+        assert 0.0 <= rates["flip_rate"] <= 1.0
+    outcomes = pair_outcomes(out)
+    wins_003 = sum(w is not None and w.startswith("text-davinci-003") for w in outcomes["winner"])
+    print(f"\npairwise on the default model: {rates}; text-davinci-003 won {wins_003} of 2 pairs (consistent verdicts only)")

@@ -75,9 +75,9 @@ class CompletionConfig(BaseModel):
     completion_template: str = DEFAULT_COMPLETION_TEMPLATE
     """Sandboxed Jinja template that turns a prompt into plain text for base models.
     Variables: `instruction`, `input` (may be empty), `system` (may be empty)."""
-    base_stop: tuple[str, ...] = ("### Instruction", "### Input", "### Response")
+    base_stop: tuple[str, ...] = ("\n###", "### Instruction")
     """Extra stop strings used with the completion template, so a base model stops before it
-    starts inventing the next instruction."""
+    invents the next '### ...' section (edit this together with the template)."""
     use_chat: Literal["auto", "always", "never"] = "auto"
     """'auto': chat template when the model has one, else the completion template;
     'always': require a chat template (error for base models); 'never': always the completion template."""

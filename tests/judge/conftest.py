@@ -15,7 +15,13 @@ def rubric() -> Rubric:
         name="helpful",
         task_description="Grade how well the response follows the instruction.",
         criteria=("Answers what was asked", "Is correct"),
-        levels={1: "Off-topic or wrong", 2: "Mostly wrong", 3: "Partly right", 4: "Right, minor gaps", 5: "Fully right"},
+        levels={
+            1: "Off-topic or wrong",
+            2: "Mostly wrong",
+            3: "Partly right",
+            4: "Right, minor gaps",
+            5: "Fully right",
+        },
     )
 
 

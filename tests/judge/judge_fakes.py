@@ -51,7 +51,11 @@ class LogprobFake(FakeBackend):
         for ch in text:
             if ch.isdigit():
                 d = int(ch)
-                top = [(ch, math.log(0.6)), (str((d + 1) % 10), math.log(0.2)), (str((d - 1) % 10), math.log(0.2))]
+                top = [
+                    (ch, math.log(0.6)),
+                    (str((d + 1) % 10), math.log(0.2)),
+                    (str((d - 1) % 10), math.log(0.2)),
+                ]
                 steps.append(TokenLogprob(ch, math.log(0.6), top))
             else:
                 steps.append(TokenLogprob(ch, 0.0, [(ch, 0.0)]))

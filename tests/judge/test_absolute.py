@@ -108,7 +108,9 @@ def test_distribution_columns_from_logprobs(store, rows, rubric):
     assert out["score_std"][0] == pytest.approx(0.4**0.5)
     assert out["score_coverage"][0] == pytest.approx(1.0)
     long = score_distributions(out)
-    assert long.height == 10 and long.group_by("id").agg(pl.col("probability").sum())["probability"].to_list() == pytest.approx([1, 1])
+    assert long.height == 10 and long.group_by("id").agg(pl.col("probability").sum())[
+        "probability"
+    ].to_list() == pytest.approx([1, 1])
 
 
 def test_ten_point_scale_resolves_the_one_prefix_after_generation(store, rows):

@@ -48,13 +48,29 @@ def report_value(report, metric):
 
 
 def test_pairwise_bias_metrics(store, rubric):
-    left = pl.DataFrame({"id": ["a1", "a2"], "instruction": ["q1", "q2"], "text": ["a long answer", "x"], "model_id": ["fake:0"] * 2})
-    right = pl.DataFrame({"id": ["b1", "b2"], "instruction": ["q1", "q2"], "text": ["y", "a longer one"], "model_id": ["m"] * 2})
+    left = pl.DataFrame(
+        {
+            "id": ["a1", "a2"],
+            "instruction": ["q1", "q2"],
+            "text": ["a long answer", "x"],
+            "model_id": ["fake:0"] * 2,
+        }
+    )
+    right = pl.DataFrame(
+        {
+            "id": ["b1", "b2"],
+            "instruction": ["q1", "q2"],
+            "text": ["y", "a longer one"],
+            "model_id": ["m"] * 2,
+        }
+    )
     pairs = make_pairs(left, right)
     fair = run_pairwise_judge(FakeBackend(responder=longer_pair_judge), store, pairs, rubric)
     m = _metrics(bias_report(fair, n_boot=50))
     assert m["longer_preferred_rate"] == 1.0 and m["flip_rate"] == 0.0 and m["self_win_rate"] == 0.5
-    biased = run_pairwise_judge(FakeBackend(responder=first_position_judge), store, pairs, rubric.edit(name="b"))
+    biased = run_pairwise_judge(
+        FakeBackend(responder=first_position_judge), store, pairs, rubric.edit(name="b")
+    )
     mb = _metrics(bias_report(biased, n_boot=50).filter(pl.col("rubric") == "b"))
     assert mb["flip_rate"] == 1.0 and mb["first_position_rate"] == 1.0
 
@@ -77,7 +93,14 @@ def test_dpo_pairs_respect_the_minimum_margin(store, rubric, completions):
     judgments = run_absolute_judge(FakeBackend(responder=length_judge), store, completions, rubric)
     assert judgments["score"].to_list() == [1, 3, 2, 1, 1, 5]
     pairs = build_dpo_pairs(judgments, completions, min_margin=1.0)
-    assert pairs.columns[:6] == ["prompt_id", "prompt", "chosen", "rejected", "chosen_score", "rejected_score"]
+    assert pairs.columns[:6] == [
+        "prompt_id",
+        "prompt",
+        "chosen",
+        "rejected",
+        "chosen_score",
+        "rejected_score",
+    ]
     # p1: 3 vs 1 (margin 2) kept; p2: 1 vs 1 dropped; p3 has one completion only.
     assert pairs.height == 1
     row = pairs.to_dicts()[0]
@@ -90,7 +113,14 @@ def test_dpo_pairs_respect_the_minimum_margin(store, rubric, completions):
 def test_multi_aspect_aggregate_and_best_of_n(store, rubric, completions):
     helpful = run_absolute_judge(FakeBackend(responder=length_judge), store, completions, rubric)
     brevity = rubric.edit(name="brief")
-    inverse = FakeBackend(responder=lambda req: length_judge(req).replace("Score: 1", "Score: X").replace("Score: 3", "Score: 1").replace("Score: X", "Score: 3"))
+    inverse = FakeBackend(
+        responder=lambda req: (
+            length_judge(req)
+            .replace("Score: 1", "Score: X")
+            .replace("Score: 3", "Score: 1")
+            .replace("Score: X", "Score: 3")
+        )
+    )
     brief = run_absolute_judge(inverse, store, completions, brevity)
     both = pl.concat([helpful, brief])
     agg = aggregate_aspects(both, weights={"helpful": 3.0, "brief": 1.0})
@@ -104,11 +134,25 @@ def test_multi_aspect_aggregate_and_best_of_n(store, rubric, completions):
     assert top.filter(pl.col("prompt_id") == "p1")["rank"].to_list() == [1, 2]
     assert best_of_n(helpful, completions, n=1, min_score=3)["id"].to_list() == ["c2", "c6"]
     with pytest.raises(ValueError, match="several versions"):
-        aggregate_aspects(pl.concat([helpful, run_absolute_judge(FakeBackend(responder=length_judge), store, completions, rubric.edit(task_description="v2"))]))
+        aggregate_aspects(
+            pl.concat(
+                [
+                    helpful,
+                    run_absolute_judge(
+                        FakeBackend(responder=length_judge),
+                        store,
+                        completions,
+                        rubric.edit(task_description="v2"),
+                    ),
+                ]
+            )
+        )
 
 
 def test_parse_failures_never_become_preferences(store, rubric, completions):
-    outputs = iter(["x\nScore: 5", "no score here", "x\nScore: 1", "x\nScore: 2", "x\nScore: 4", "x\nScore: 3"])
+    outputs = iter(
+        ["x\nScore: 5", "no score here", "x\nScore: 1", "x\nScore: 2", "x\nScore: 4", "x\nScore: 3"]
+    )
     judgments = run_absolute_judge(FakeBackend(responder=lambda r: next(outputs)), store, completions, rubric)
     pairs = build_dpo_pairs(judgments, completions, min_margin=1.0)
     assert "c2" not in pairs["chosen_id"].to_list() + pairs["rejected_id"].to_list()
@@ -117,13 +161,21 @@ def test_parse_failures_never_become_preferences(store, rubric, completions):
 
 def test_dpo_pairs_from_pairwise_use_only_consistent_winners(store, rubric):
     comps = pl.DataFrame(
-        {"id": ["a1", "b1", "a2", "b2"], "parent_id": ["p1", "p1", "p2", "p2"], "instruction": ["q1", "q1", "q2", "q2"],
-         "text": ["long answer", "s", "same", "same"]}
+        {
+            "id": ["a1", "b1", "a2", "b2"],
+            "parent_id": ["p1", "p1", "p2", "p2"],
+            "instruction": ["q1", "q1", "q2", "q2"],
+            "text": ["long answer", "s", "same", "same"],
+        }
     )
-    pairs = make_pairs(comps.filter(pl.col("id").str.starts_with("a")), comps.filter(pl.col("id").str.starts_with("b")))
+    pairs = make_pairs(
+        comps.filter(pl.col("id").str.starts_with("a")), comps.filter(pl.col("id").str.starts_with("b"))
+    )
     out = run_pairwise_judge(FakeBackend(responder=longer_pair_judge), store, pairs, rubric)
     dpo = build_dpo_pairs(out, comps)
     assert dpo["chosen_id"].to_list() == ["a1"] and dpo["rejected_id"].to_list() == ["b1"]  # q2 is a tie
     assert set(dpo["source"]) == {"pairwise"}
-    flipped = run_pairwise_judge(FakeBackend(responder=first_position_judge), store, pairs, rubric.edit(name="f"))
+    flipped = run_pairwise_judge(
+        FakeBackend(responder=first_position_judge), store, pairs, rubric.edit(name="f")
+    )
     assert build_dpo_pairs(flipped, comps).height == 0

@@ -32,7 +32,9 @@ def test_quadratic_kappa_equals_its_pairwise_distance_form():
     b = np.clip(a + rng.integers(-2, 3, 40), 1, 5)
     # For consecutive integer categories, QWK = 1 - mean((a-b)^2) / mean over all (i, j) of (a_i - b_j)^2.
     expected = 1 - np.mean((a - b) ** 2) / np.mean((a[:, None] - b[None, :]) ** 2)
-    assert cohens_kappa(list(a), list(b), weights="quadratic", categories=range(1, 6)) == pytest.approx(expected)
+    assert cohens_kappa(list(a), list(b), weights="quadratic", categories=range(1, 6)) == pytest.approx(
+        expected
+    )
     assert cohens_kappa([1, 2, 3], [1, 2, 3], weights="quadratic") == pytest.approx(1.0)
     assert np.isnan(cohens_kappa([3, 3], [3, 3]))
     with pytest.raises(ValueError, match="not among the categories"):
@@ -80,19 +82,29 @@ def test_compare_versions_lists_changed_rows_and_agreement_shift(store, rows, ru
     generous = FakeBackend(responder=lambda req: length_judge(req).replace("Score: 1", "Score: 2"))
     new = run_absolute_judge(generous, store, rows, v2)
     labels = dict(zip(rows["id"], [2, 5, 2, 2], strict=True))
-    cmp = compare_versions(pl.concat([old, new]), rubric.version, v2.version, labels, scale=rubric.scale, n_boot=100)
+    cmp = compare_versions(
+        pl.concat([old, new]), rubric.version, v2.version, labels, scale=rubric.scale, n_boot=100
+    )
     assert cmp.n == 4 and cmp.changed == 3
     changed = cmp.rows.filter(pl.col("changed"))["parent_id"].to_list()
     assert sorted(changed) == ["c1", "c3", "c4"]
     acc = cmp.agreement.filter(pl.col("metric") == "accuracy").to_dicts()[0]
-    assert acc["old"] == pytest.approx(0.0) and acc["new"] == pytest.approx(0.75) and acc["change"] == pytest.approx(0.75)
+    assert (
+        acc["old"] == pytest.approx(0.0)
+        and acc["new"] == pytest.approx(0.75)
+        and acc["change"] == pytest.approx(0.75)
+    )
     with pytest.raises(ValueError, match="versions present"):
         compare_versions(old, rubric.version, "nope")
 
 
 def test_preference_agreement_counts_flips_as_ties(store, rubric):
-    left = pl.DataFrame({"id": ["a1", "a2", "a3"], "instruction": ["q1", "q2", "q3"], "text": ["long answer", "x", "same"]})
-    right = pl.DataFrame({"id": ["b1", "b2", "b3"], "instruction": ["q1", "q2", "q3"], "text": ["y", "longer one", "same"]})
+    left = pl.DataFrame(
+        {"id": ["a1", "a2", "a3"], "instruction": ["q1", "q2", "q3"], "text": ["long answer", "x", "same"]}
+    )
+    right = pl.DataFrame(
+        {"id": ["b1", "b2", "b3"], "instruction": ["q1", "q2", "q3"], "text": ["y", "longer one", "same"]}
+    )
     pairs = make_pairs(left, right)
     out = run_pairwise_judge(FakeBackend(responder=longer_pair_judge), store, pairs, rubric)
     for pid, pref in zip(pairs["pair_id"], ["A", "A", "tie"], strict=True):
@@ -106,4 +118,6 @@ def test_preference_agreement_counts_flips_as_ties(store, rubric):
 
 def test_kappa_symmetry_property():
     for a, b in itertools.islice(itertools.product([[1, 2, 3, 3], [2, 2, 3, 1]], repeat=2), 4):
-        assert cohens_kappa(a, b, weights="quadratic") == pytest.approx(cohens_kappa(b, a, weights="quadratic"))
+        assert cohens_kappa(a, b, weights="quadratic") == pytest.approx(
+            cohens_kappa(b, a, weights="quadratic")
+        )

@@ -9,7 +9,9 @@ LN = math.log
 
 
 def _steps(*tokens: tuple[str, dict[str, float]]) -> list[TokenLogprob]:
-    return [TokenLogprob(tok, LN(top.get(tok, 1e-6)), [(t, LN(p)) for t, p in top.items()]) for tok, top in tokens]
+    return [
+        TokenLogprob(tok, LN(top.get(tok, 1e-6)), [(t, LN(p)) for t, p in top.items()]) for tok, top in tokens
+    ]
 
 
 FIVE = [str(i) for i in range(1, 6)]

@@ -24,7 +24,9 @@ CFG = JudgeConfig(max_tokens=32, max_reasoning_chars=60)
 
 
 def _rows(shared_data, model: str, n: int) -> pl.DataFrame:
-    recs = [json.loads(line) for line in (shared_data / f"predictions_{model}.jsonl").read_text().splitlines()[:n]]
+    recs = [
+        json.loads(line) for line in (shared_data / f"predictions_{model}.jsonl").read_text().splitlines()[:n]
+    ]
     return pl.DataFrame(
         {
             "id": [f"{model}-{i}" for i in range(n)],
@@ -62,7 +64,9 @@ def test_grammar_bounds_the_score_on_the_base_model(llama_backend, store, shared
 
 
 def test_ten_point_scale_on_the_base_model(llama_backend, store, shared_data):
-    ten = Rubric(name="ten", task_description="Rate the response.", levels={i: f"level {i}" for i in range(1, 11)})
+    ten = Rubric(
+        name="ten", task_description="Rate the response.", levels={i: f"level {i}" for i in range(1, 11)}
+    )
     out = run_absolute_judge(llama_backend, store, _rows(shared_data, "davinci-self-instruct", 2), ten, CFG)
     assert out["parse_ok"].all()
     assert set(out["score"].to_list()) <= set(range(1, 11))
@@ -75,9 +79,14 @@ def test_ten_point_scale_on_the_base_model(llama_backend, store, shared_data):
 def test_pairwise_on_real_answers_runs_both_orders(llama_backend, store, shared_data):
     """text-davinci-003 vs davinci-self-instruct on two instructions. What the tiny model prefers is
     printed, not asserted: a 270M base model is expected to show strong position bias."""
-    pairs = make_pairs(_rows(shared_data, "text-davinci-003", 2), _rows(shared_data, "davinci-self-instruct", 2))
-    rubric = Rubric(name="better", task_description="Decide which response follows the instruction better.",
-                    levels={1: "worse", 2: "better"})
+    pairs = make_pairs(
+        _rows(shared_data, "text-davinci-003", 2), _rows(shared_data, "davinci-self-instruct", 2)
+    )
+    rubric = Rubric(
+        name="better",
+        task_description="Decide which response follows the instruction better.",
+        levels={1: "worse", 2: "better"},
+    )
     out = run_pairwise_judge(llama_backend, store, pairs, rubric, CFG)
     assert out.height == 4 and sorted(out["order"].to_list()) == ["AB"] * 2 + ["BA"] * 2
     counts = parse_counts(out).to_dicts()[0]
@@ -88,4 +97,6 @@ def test_pairwise_on_real_answers_runs_both_orders(llama_backend, store, shared_
         assert 0.0 <= rates["flip_rate"] <= 1.0
     outcomes = pair_outcomes(out)
     wins_003 = sum(w is not None and w.startswith("text-davinci-003") for w in outcomes["winner"])
-    print(f"\npairwise on the default model: {rates}; text-davinci-003 won {wins_003} of 2 pairs (consistent verdicts only)")
+    print(
+        f"\npairwise on the default model: {rates}; text-davinci-003 won {wins_003} of 2 pairs (consistent verdicts only)"
+    )

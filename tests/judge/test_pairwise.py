@@ -19,10 +19,20 @@ from workbench.judge import (
 @pytest.fixture
 def pairs() -> pl.DataFrame:
     left = pl.DataFrame(
-        {"id": ["a1", "a2", "a3"], "instruction": ["Q1", "Q2", "Q3"], "text": ["short", "a much longer answer", "same"], "model_id": ["m1"] * 3}
+        {
+            "id": ["a1", "a2", "a3"],
+            "instruction": ["Q1", "Q2", "Q3"],
+            "text": ["short", "a much longer answer", "same"],
+            "model_id": ["m1"] * 3,
+        }
     )
     right = pl.DataFrame(
-        {"id": ["b1", "b2", "b3"], "instruction": ["Q1", "Q2", "Q3"], "text": ["a longer answer", "tiny", "same"], "model_id": ["m2"] * 3}
+        {
+            "id": ["b1", "b2", "b3"],
+            "instruction": ["Q1", "Q2", "Q3"],
+            "text": ["a longer answer", "tiny", "same"],
+            "model_id": ["m2"] * 3,
+        }
     )
     return make_pairs(left, right)
 
@@ -58,7 +68,11 @@ def test_an_order_independent_judge_never_flips_and_ties_are_allowed(store, rubr
     assert outcomes["consistent"].to_list() == [True, True, True]
     assert outcomes["winner"].to_list() == ["b1", "a2", "tie"]
     rates = flip_rates(out).to_dicts()[0]
-    assert rates["flip_rate"] == 0.0 and rates["ties"] == 2 and rates["first_position_rate"] == pytest.approx(2 / 6)
+    assert (
+        rates["flip_rate"] == 0.0
+        and rates["ties"] == 2
+        and rates["first_position_rate"] == pytest.approx(2 / 6)
+    )
 
 
 def test_ties_are_parse_failures_when_the_rubric_forbids_them(store, rubric, pairs):
@@ -80,7 +94,13 @@ def test_pairwise_resume_and_single_order(store, rubric, pairs):
     run_pairwise_judge(backend, store, pairs, rubric)
     run_pairwise_judge(backend, store, pairs, rubric)
     assert len(backend.calls) == 6
-    one = run_pairwise_judge(FakeBackend(responder=first_position_judge), store, pairs, rubric.edit(name="x"), JudgeConfig(both_orders=False))
+    one = run_pairwise_judge(
+        FakeBackend(responder=first_position_judge),
+        store,
+        pairs,
+        rubric.edit(name="x"),
+        JudgeConfig(both_orders=False),
+    )
     assert one.height == 3 and set(one["order"]) == {"AB"}
     assert pair_outcomes(one)["winner"].to_list() == ["a1", "a2", "a3"]
     assert json.loads(one["params"][0])["grammar"] is not None

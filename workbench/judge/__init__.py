@@ -36,6 +36,7 @@ from .rubric import (
     likert_rubric,
 )
 from .runner import JUDGMENT_COLUMNS, judgments_in, with_judgment_schema
+from .summary import judgeable_rows, sample_rows, score_histogram, version_labels
 
 __all__ = [
     "DEFAULT_ABSOLUTE_TEMPLATE",
@@ -59,8 +60,10 @@ __all__ = [
     "cohens_kappa",
     "compare_versions",
     "flip_rates",
+    "judgeable_rows",
     "judgments_in",
     "likert_rubric",
+    "load_rubrics",
     "make_pairs",
     "pair_id",
     "pair_outcomes",
@@ -72,15 +75,19 @@ __all__ = [
     "plan_absolute",
     "plan_pairwise",
     "preference_agreement",
+    "record_rubric",
     "run_absolute_judge",
     "run_pairwise_judge",
+    "sample_rows",
     "score_agreement",
     "score_distributions",
     "score_grammar",
+    "score_histogram",
     "score_stats",
     "scored_completions",
     "spearman",
     "value_distribution",
     "verdict_grammar",
+    "version_labels",
     "with_judgment_schema",
 ]

@@ -24,7 +24,7 @@ from .config import JudgeConfig
 from .distribution import score_stats, value_distribution
 from .grammar import score_grammar
 from .parsing import parse_score
-from .rubric import Rubric
+from .rubric import Rubric, record_rubric
 
 
 def absolute_params(rubric: Rubric, config: JudgeConfig) -> SamplingParams:
@@ -156,6 +156,7 @@ def run_absolute_judge(
     """
     config = config or JudgeConfig()
     tasks = plan_absolute(backend, rows, rubric, config)
+    record_rubric(store, rubric)
     resolve = config.resolve_multi_digit
 
     def make_row(task: runner.JudgeTask, gen: Generation, final: bool) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from .config import JudgeConfig
 from .distribution import value_distribution
 from .grammar import verdict_grammar
 from .parsing import parse_verdict
-from .rubric import Rubric
+from .rubric import Rubric, record_rubric
 
 PAIR_COLUMNS = ("a_id", "a_text", "b_id", "b_text")
 
@@ -177,6 +177,7 @@ def run_pairwise_judge(
     """
     config = config or JudgeConfig()
     tasks = plan_pairwise(backend, pairs, rubric, config)
+    record_rubric(store, rubric)
 
     def make_row(task: runner.JudgeTask, gen: Generation, final: bool) -> dict[str, Any]:
         return pairwise_row(task, gen, rubric)

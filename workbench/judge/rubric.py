@@ -234,3 +234,18 @@ def likert_rubric(
     """Shorthand: `likert_rubric("helpful", "...", ["..."], {1: "...", ..., 5: "..."})`."""
     data = {"name": name, "task_description": task_description, "criteria": tuple(criteria), "levels": levels}
     return Rubric.model_validate({**data, **fields})
+
+
+def record_rubric(store: Any, rubric: Rubric) -> None:
+    """Save the rubric's full text in the run's manifest (under "rubrics", keyed by version), so the
+    run alone says what every judgment's `rubric_version` meant."""
+    saved = dict(store.manifest.get("rubrics") or {})
+    if rubric.version in saved:
+        return
+    saved[rubric.version] = rubric.model_dump(mode="json")
+    store.update_manifest(rubrics=saved)
+
+
+def load_rubrics(store: Any) -> dict[str, Rubric]:
+    """Every rubric version recorded in a run, by version hash."""
+    return {v: Rubric.model_validate(data) for v, data in (store.manifest.get("rubrics") or {}).items()}

@@ -34,6 +34,8 @@ from .rubric import (
     RubricError,
     ScoreLevel,
     likert_rubric,
+    load_rubrics,
+    record_rubric,
 )
 from .runner import JUDGMENT_COLUMNS, judgments_in, with_judgment_schema
 from .summary import judgeable_rows, sample_rows, score_histogram, version_labels

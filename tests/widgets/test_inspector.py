@@ -170,3 +170,94 @@ def test_browser_contract_classes_and_keyboard_isolation():
     assert 'el("div", "wb-inspector")' in js and 'el("div", "wb-card")' in js
     assert "stopPropagation" in js and "data-lm-suppress-shortcuts" in js
     assert "innerHTML" not in js.replace("never innerHTML", "")  # model output is set as text only
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+FAKE_MODEL = """
+window.sent = []; window.leaked = [];
+document.addEventListener("keydown", (e) => window.leaked.push(e.key));  // stands in for JupyterLab
+const listeners = {};
+window.state = %s;
+window.model = {
+  get: (k) => window.state[k],
+  set: (k, v) => { window.state[k] = v; },
+  save_changes: () => { for (const k of Object.keys(window.state)) (listeners["change:" + k] || []).forEach((f) => f()); },
+  send: (m) => window.sent.push(m),
+  on: (e, f) => { (listeners[e] = listeners[e] || []).push(f); },
+  off: () => {},
+};
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no system chromium at /usr/bin/chromium")
+def test_keyboard_in_a_real_browser_stays_inside_the_view():
+    """Runs inspector.js in Chromium against a stand-in model: navigation, flagging, and no key leaks."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    items = [
+        {
+            "id": f"c{i}",
+            "title": f"model{i}",
+            "text": "<b>not bold</b>",
+            "meta": [["seed", str(i)]],
+            "status": "kept",
+            "active": [],
+        }
+        for i in range(2)
+    ]
+    cards = [
+        {"key": f"p{n}", "number": n + 1, "id": None, "title": f"prompt {n}", "prompt": "Say hi", "meta": [],
+         "lineage": [{"label": "gen 0", "text": "root"}], "active": [], "items": items}
+        for n in range(3)
+    ]  # fmt: skip
+    state = {"cards": cards, "actions": [FLAG_ACTION], "page": 0, "page_count": 2, "page_size": 3, "total": 5,
+             "cursor": 0, "item_cursor": 0, "message": ""}  # fmt: skip
+    js = (
+        (WIDGETS / "inspector.js")
+        .read_text()
+        .replace("export default { render };", "window.renderInspector = render;")
+    )
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_content("<html><body><div id='host'></div></body></html>")
+        page.add_script_tag(content=FAKE_MODEL % json.dumps(state))
+        page.add_script_tag(content=js)
+        # keep the cleanup function: Playwright would call a function that evaluate() returns
+        page.evaluate(
+            "window.cleanup = window.renderInspector({model: window.model, el: document.getElementById('host')}); 1"
+        )
+        assert page.locator(".wb-inspector .wb-card").count() == 3
+        assert page.locator(".wb-card b", has_text="not bold").count() == 0  # model text is never HTML
+        page.locator(".wb-inspector").focus()
+        page.keyboard.press("j")
+        assert page.evaluate("window.state.cursor") == 1
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("j")  # past the last card: next page
+        assert page.evaluate("[window.state.page, window.state.cursor]") == [1, 0]
+        page.keyboard.press("k")  # before the first card: previous page, its last card
+        assert page.evaluate("[window.state.page, window.state.cursor]") == [0, 2]
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("f")
+        assert page.evaluate("window.sent") == [
+            {"type": "action", "name": "flag", "card": "p2", "item": "c1"}
+        ]
+        page.keyboard.press("a")  # JupyterLab's "insert cell above" must not see it
+        page.keyboard.press("g")
+        page.keyboard.type("4")
+        page.keyboard.press("Enter")
+        assert page.evaluate("window.sent[1]") == {"type": "jump", "number": 4}
+        assert page.evaluate("window.leaked") == []
+        page.keyboard.press("Control+s")  # modifier shortcuts still reach JupyterLab
+        assert page.evaluate("window.leaked") == ["Control", "s"]
+        page.locator(".wb-card").nth(0).locator(".wb-flag").nth(0).click()
+        assert page.evaluate("window.sent[2]") == {
+            "type": "action",
+            "name": "flag",
+            "card": "p0",
+            "item": "c0",
+        }
+        assert errors == []
+        browser.close()

@@ -46,6 +46,12 @@ class TokenTable:
         if total < n:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         codes = self.tok
+        if self.vocab**n < 2**62:  # exact polynomial code fits in int64: no ranking needed
+            for k in range(2, n + 1):
+                codes = codes[: total - k + 1] * self.vocab + self.tok[k - 1 :]
+            start_doc = self.doc[: total - n + 1]
+            valid = start_doc == self.doc[n - 1 :]
+            return start_doc[valid], codes[valid]
         for k in range(2, n + 1):
             prefix = codes[: total - k + 1]
             # dense rank of the (k-1)-gram prefix keeps codes exact and small
@@ -61,7 +67,12 @@ def token_table(texts: pl.Series) -> TokenTable:
     frame = pl.DataFrame({"t": texts.cast(pl.Utf8)}).select(words=words_expr("t"))
     lengths = frame.select(pl.col("words").list.len()).to_series().to_numpy().astype(np.int64)
     flat = frame.with_row_index("doc").explode("words").drop_nulls("words")
-    tok = flat["words"].rank("dense").to_numpy().astype(np.int64) if flat.height else np.empty(0, np.int64)
+    # categorical physical ids are exact per-string ids and far cheaper than ranking strings
+    tok = (
+        flat["words"].cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+        if flat.height
+        else np.empty(0, np.int64)
+    )
     vocab = int(tok.max()) + 1 if tok.size else 1
     doc = flat["doc"].to_numpy().astype(np.int64)
     return TokenTable(doc=doc, tok=tok, n_docs=len(texts), lengths=lengths, vocab=vocab)

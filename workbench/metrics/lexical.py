@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from ..engine.protocol import Backend
-from ._ngrams import require_column, seeded_sample, token_table, words_expr
+from ._ngrams import WORD_PATTERN, require_column, seeded_sample, token_table
 
 __all__ = [
     "distinct_n",
@@ -44,7 +44,7 @@ def text_lengths(df: pl.DataFrame, column: str = "text", *, backend: Backend | N
     require_column(df, column)
     out = pl.DataFrame({"id": _ids(df)}).with_columns(
         df.select(
-            words=words_expr(column).list.len().cast(pl.Int64),
+            words=pl.col(column).fill_null("").str.count_matches(WORD_PATTERN).cast(pl.Int64),
             chars=pl.col(column).fill_null("").str.len_chars().cast(pl.Int64),
         )
     )

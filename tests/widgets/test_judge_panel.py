@@ -1,0 +1,168 @@
+"""The judge panel driven headless: edit the rubric, run and stop the judge, label rows, read agreement."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import polars as pl
+import pytest
+
+from workbench.engine import FakeBackend, GenerationRequest
+from workbench.runs import row_id
+from workbench.session import Session
+
+judge_mod = pytest.importorskip("widgets.judge")
+JudgePanel = judge_mod.JudgePanel
+
+
+def length_judge(req: GenerationRequest) -> str:
+    text = req.prompt or req.messages[-1]["content"]  # type: ignore[index]
+    answer = re.search(r"Response to grade:\n(.*?)\n\n", text, re.S).group(1)  # type: ignore[union-attr]
+    return f" By length.\nScore: {min(5, 1 + len(answer) // 15)}"
+
+
+def _completions(n: int = 6) -> list[dict]:
+    out = []
+    for i in range(n):
+        text = "w" * (5 + 15 * (i % 5))
+        out.append(
+            {
+                "id": row_id("completion", f"p{i}", text),
+                "stage": "completion",
+                "parent_id": f"p{i}",
+                "instruction": f"Task {i}",
+                "input": "",
+                "text": text,
+                "status": "kept",
+                "model_id": "gen.gguf",
+            }
+        )
+    out.append(
+        {
+            "id": "dropped1",
+            "stage": "completion",
+            "parent_id": "p0",
+            "instruction": "Task 0",
+            "input": "",
+            "text": "x",
+            "status": "dropped",
+            "model_id": "gen.gguf",
+        }
+    )
+    return out
+
+
+@pytest.fixture
+def session(tmp_path):
+    s = Session(FakeBackend(responder=length_judge), runs_root=tmp_path, run="judge-panel")
+    s.store.append(_completions())
+    s.errors = []
+    s.subscribe(lambda what: s.errors.append(s.last_error) if what == "error" else None)
+    return s
+
+
+def test_panel_runs_the_judge_and_shows_versions(session):
+    panel = JudgePanel(session, sample_size=4)
+    assert "wb-judge" in panel._dom_classes
+    assert (
+        "wb-judge-run" in panel.run_button._dom_classes and "wb-judge-stop" in panel.stop_button._dom_classes
+    )
+    assert panel.sample.height == 4 and "dropped1" not in panel.sample["id"].to_list()
+    # Live preview of the rendered judge prompt (base model: ends with the feedback cue).
+    assert panel.editor.preview.endswith("Feedback:") and "5: Answers it fully" in panel.editor.preview
+    assert panel.editor.version == panel.rubric.version
+    panel.run_button.click()
+    panel.job.wait(20)
+    assert panel.job.state == "done", panel.job.error_text
+    judgments = panel.judgments()
+    assert judgments.height == 4 and judgments["parse_ok"].all()
+    assert set(judgments["parent_id"]) == set(panel.sample["id"])
+    assert not panel.run_button.disabled and panel.stop_button.disabled
+    assert "4" in panel.parse_table.value
+    spec = panel.chart.chart.to_dict()
+    versions = {d["version"] for d in spec["data"]["values"]}
+    assert len(versions) == 1 and sum(d["count"] for d in spec["data"]["values"]) == 4
+
+    # Edit criteria and a level description in the editor: a new version, with its parent.
+    draft = dict(panel.editor.draft)
+    draft["criteria"] = [*draft["criteria"], "Is polite"]
+    draft["levels"] = [dict(lv) for lv in draft["levels"]]
+    draft["levels"][0]["description"] = "Useless"
+    first = panel.rubric.version
+    panel.editor.draft = draft
+    assert "- Is polite" in panel.editor.preview and "1: Useless" in panel.editor.preview
+    assert panel.editor.version != first and panel.editor.parent_version == first
+    panel.run()
+    panel.job.wait(20)
+    judgments = panel.judgments()
+    assert set(judgments["rubric_version"]) == {first, panel.rubric.version}
+    assert panel.rubric.parent_version == first
+    spec = panel.chart.chart.to_dict()
+    assert len({d["version"] for d in spec["data"]["values"]}) == 2
+
+
+def test_bad_edits_show_errors_without_losing_the_form(session):
+    panel = JudgePanel(session, sample_size=2)
+    draft = dict(panel.editor.draft)
+    draft["levels"] = [{"score": 1, "description": "bad"}, {"score": 3, "description": "good"}]
+    panel.editor.draft = draft
+    assert "consecutive" in panel.editor.error
+    panel.run_button.click()
+    assert panel.job is None and "consecutive" in panel.error.value
+    assert session.errors and "Judge" in session.errors[-1]
+
+
+def test_labelling_by_keyboard_actions_and_agreement(session):
+    panel = JudgePanel(session, sample_size=5)
+    panel.run()
+    panel.job.wait(20)
+    view = panel.labeler.view
+    assert [a["key"] for a in view.actions] == ["1", "2", "3", "4", "5"]
+    assert len(view.cards) == 5 and view.cards[0]["items"][0]["meta"][0][0].startswith("judge")
+    ids = panel.sample["id"].to_list()
+    judged = dict(zip(panel.judgments()["parent_id"], panel.judgments()["score"], strict=True))
+    for rid in ids:  # the human agrees with the judge everywhere
+        view.handle_message({"type": "action", "name": f"score:{judged[rid]}", "card": rid, "item": rid})
+    assert session.store.label_values("human_score") == judged
+    assert "score:" in view.cards[0]["items"][0]["active"][0]
+    assert (
+        "kappa_quadratic" in panel.agreement.value
+        and "<td>accuracy</td><td>1.00</td>" in panel.agreement.value
+    )
+    assert "length_spearman" in panel.agreement.value
+    # Pressing the same score again clears the label.
+    view.handle_message({"type": "action", "name": f"score:{judged[ids[0]]}", "card": ids[0], "item": ids[0]})
+    assert ids[0] not in session.store.label_values("human_score")
+    assert "4</b> of 5 rows labelled" in panel.labeler.summary.value
+
+
+def test_stop_keeps_finished_judgments_and_rerun_resumes(tmp_path):
+    backend = FakeBackend(responder=length_judge, delay_s=0.15)
+    s = Session(backend, runs_root=tmp_path, run="slow")
+    s.store.append(_completions(6))
+    panel = JudgePanel(s, sample_size=6)
+    job = panel.run()
+    assert job is not None
+
+    while len(backend.calls) < 2:
+        time.sleep(0.02)
+    panel.stop_button.click()
+    job.wait(20)
+    assert job.state == "cancelled"
+    done = panel.judgments().height
+    assert 1 <= done < 6
+    panel.run()
+    panel.job.wait(20)
+    assert panel.judgments().height == 6
+    assert len(backend.calls) == 6  # finished rows were not judged twice
+
+
+def test_set_rows_judges_a_given_frame(session):
+    panel = JudgePanel(session, sample_size=3)
+    rows = pl.DataFrame({"id": ["x1", "x2"], "instruction": ["Q", "Q"], "text": ["short", "a" * 40]})
+    panel.set_rows(rows)
+    assert panel.sample["id"].to_list() == ["x1", "x2"] and len(panel.labeler.view.cards) == 2
+    panel.run()
+    panel.job.wait(20)
+    assert set(panel.judgments()["parent_id"]) == {"x1", "x2"}

@@ -1,0 +1,343 @@
+"""The judge lab panel: edit a rubric, judge a sample, see the scores, label, measure agreement and bias.
+
+All logic lives in `workbench.judge`; this panel only holds the draft rubric and the sample choice.
+Judgments, rubric versions (manifest) and human labels are all in the run directory.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import anywidget
+import ipywidgets as W
+import polars as pl
+import traitlets as T
+
+from widgets.labeler import CalibrationLabeler
+from workbench.engine import Progress
+from workbench.jobs import Job
+from workbench.judge import (
+    JudgeConfig,
+    Rubric,
+    bias_report,
+    judgeable_rows,
+    judgments_in,
+    likert_rubric,
+    parse_counts,
+    run_absolute_judge,
+    sample_rows,
+    score_agreement,
+    score_histogram,
+    version_labels,
+)
+from workbench.session import Session
+
+__all__ = ["DEFAULT_RUBRIC", "JudgePanel", "RubricEditor"]
+
+_HERE = Path(__file__).parent
+DEFAULT_RUBRIC = likert_rubric(
+    "helpfulness",
+    "Grade how well the response answers the instruction.",
+    ("Does what the instruction asks", "Is correct", "Is clear and concise"),
+    {
+        1: "Ignores the instruction or is wrong",
+        2: "Attempts it but is mostly wrong or unusable",
+        3: "Partly answers it, with clear gaps or errors",
+        4: "Answers it well, with minor issues",
+        5: "Answers it fully, correctly and clearly",
+    },
+)
+_PLACEHOLDER = {
+    "id": "example",
+    "instruction": "Name three primary colours.",
+    "text": "Red, yellow and blue.",
+}
+
+
+def _rubric_draft(rubric: Rubric) -> dict[str, Any]:
+    d = rubric.model_dump(
+        mode="json",
+        include={"name", "task_description", "criteria", "levels", "reference_answer", "allow_ties"},
+    )
+    d["criteria"] = list(d["criteria"])
+    d["levels"] = [dict(level) for level in d["levels"]]
+    return d
+
+
+class RubricEditor(anywidget.AnyWidget):
+    """Form for criteria and level descriptions with a live preview of the rendered judge prompt."""
+
+    _esm = _HERE / "rubric_editor.js"
+    _css = _HERE / "rubric_editor.css"
+
+    draft = T.Dict().tag(sync=True)
+    preview = T.Unicode("").tag(sync=True)
+    error = T.Unicode("").tag(sync=True)
+    version = T.Unicode("").tag(sync=True)
+    parent_version = T.Unicode("").tag(sync=True)
+
+
+def _error_html(message: str) -> str:
+    return f"<div style='color:#b00020;white-space:pre-wrap'>{html.escape(message)}</div>"
+
+
+class JudgePanel(W.VBox):
+    """Rubric editor, Run/Stop over a sample, score distributions per version, labelling, agreement and bias."""
+
+    def __init__(self, session: Session, rubric: Rubric | None = None, *, sample_size: int = 8) -> None:
+        self.session = session
+        self.rubric = rubric or DEFAULT_RUBRIC  # the last version judged with (edits derive from it)
+        self.job: Job | None = None
+        self.sample: pl.DataFrame = pl.DataFrame()
+        self._given_rows: pl.DataFrame | None = None
+        self.editor = RubricEditor(draft=_rubric_draft(self.rubric))
+        self.sample_size = W.BoundedIntText(
+            sample_size, min=1, max=100_000, description="sample", layout=W.Layout(width="160px")
+        )
+        self.seed = W.BoundedIntText(0, min=0, max=2**31, description="seed", layout=W.Layout(width="160px"))
+        self.max_tokens = W.IntSlider(48, min=16, max=512, description="max tokens")
+        self.reasoning_chars = W.IntSlider(100, min=10, max=1000, description="reasoning ≤")
+        self.run_button = W.Button(description="Judge sample", icon="gavel", button_style="primary")
+        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
+        self.run_button.add_class("wb-judge-run")
+        self.stop_button.add_class("wb-judge-stop")
+        self.progress = W.FloatProgress(0.0, min=0.0, max=1.0)
+        self.progress_label = W.HTML()
+        self.error = W.HTML()
+        self.parse_table = W.HTML()
+        alt.JupyterChart.enable_offline(True)
+        self.chart = alt.JupyterChart(self._chart_spec(pl.DataFrame(), {}))
+        self.labeler = CalibrationLabeler(lambda: self.session.store)
+        self.agreement = W.HTML()
+        self.refresh_button = W.Button(description="refresh", icon="refresh", layout=W.Layout(width="100px"))
+
+        self.editor.observe(lambda _c: self._update_preview(), names="draft")
+        self.run_button.on_click(lambda _b: self.run())
+        self.stop_button.on_click(lambda _b: self.stop())
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.labeler.on_change(self._update_agreement)
+        session.subscribe(self._on_session)
+
+        controls = W.VBox([
+            W.HBox([self.sample_size, self.seed, self.max_tokens, self.reasoning_chars]),
+            W.HBox([self.run_button, self.stop_button, self.progress, self.progress_label, self.refresh_button]),
+            self.error,
+        ])  # fmt: skip
+        tabs = W.Tab([W.VBox([self.chart, self.parse_table]), self.labeler, self.agreement])
+        for i, title in enumerate(("Scores", "Label", "Agreement & bias")):
+            tabs.set_title(i, title)
+        super().__init__([W.HTML("<h3>Judge lab</h3>"), self.editor, controls, tabs])
+        self.add_class("wb-judge")
+        self.refresh()
+
+    # -- rubric --------------------------------------------------------------------------------
+    def draft_rubric(self) -> Rubric:
+        """The rubric the editor describes: the current version, or a new version edited from it."""
+        draft = dict(self.editor.draft)
+        changes = {k: v for k, v in draft.items() if _rubric_draft(self.rubric).get(k) != v}
+        return self.rubric.edit(**changes) if changes else self.rubric
+
+    def set_rubric(self, rubric: Rubric) -> None:
+        """Load a rubric version into the editor (it becomes the base of later edits)."""
+        self.rubric = rubric
+        self.editor.draft = _rubric_draft(rubric)
+        self._update_preview()
+
+    def _update_preview(self) -> None:
+        try:
+            rubric = self.draft_rubric()
+        except Exception as err:  # a half-typed level, a Jinja typo: say what to fix, keep the form
+            self.editor.error = str(err)
+            return
+        rec = self.sample.row(0, named=True) if self.sample.height else _PLACEHOLDER
+        cfg = JudgeConfig()
+        instruction = rec.get("instruction") or rec.get("prompt") or ""
+        if rec.get("input"):
+            instruction = f"{instruction}\n\n{rec['input']}"
+        try:
+            body = rubric.render(instruction, rec.get("text") or "")
+        except Exception as err:
+            self.editor.error = str(err)
+            return
+        chat = self.session.model_loaded and self.session.backend.chat_template is not None
+        self.editor.preview = body if chat else body + cfg.completion_suffix
+        self.editor.error = ""
+        self.editor.version = rubric.version
+        self.editor.parent_version = rubric.parent_version or ""
+
+    # -- sample & running ----------------------------------------------------------------------
+    def set_rows(self, rows: pl.DataFrame | None) -> None:
+        """Judge these rows (id, instruction/prompt, text) instead of a sample of the run's completions."""
+        self._given_rows = rows
+        try:
+            self.sample = self._pick_sample()
+        except Exception as err:
+            self._fail(f"cannot use these rows: {err}")
+            return
+        self.refresh()
+
+    def _pick_sample(self) -> pl.DataFrame:
+        pool = self._given_rows if self._given_rows is not None else judgeable_rows(self.session.store.rows())
+        if pool.height == 0:
+            return pool
+        return sample_rows(pool, int(self.sample_size.value), seed=int(self.seed.value))
+
+    def config(self) -> JudgeConfig:
+        cap = max(10, int(2.5 * (self.max_tokens.value - 8)))
+        return JudgeConfig(max_tokens=self.max_tokens.value, max_reasoning_chars=min(self.reasoning_chars.value, cap),
+                           seed=int(self.seed.value))  # fmt: skip
+
+    def run(self) -> Job | None:
+        """Judge the sample with the draft rubric in a worker thread (returns the Job)."""
+        if self.job is not None and self.job.running:
+            self._fail("the judge is already running: press Stop first")
+            return None
+        try:
+            rubric = self.draft_rubric()
+            config = self.config()
+            self.sample = self._pick_sample()
+            if self.sample.height == 0:
+                raise ValueError(
+                    "there are no completions to judge in this run: generate some, or call set_rows()"
+                )
+            backend, store = self.session.backend, self.session.store
+        except Exception as err:
+            self._fail(f"cannot start: {err}")
+            return None
+        self.rubric = rubric
+        self.error.value = ""
+        sample = self.sample
+
+        def work(report: Any, cancel: Any) -> pl.DataFrame:
+            return run_absolute_judge(
+                backend, store, sample, rubric, config, on_progress=report, cancel=cancel
+            )
+
+        job = Job(work, name="judge")
+        job.on_progress.append(self._on_progress)
+        job.on_done.append(self._on_done)
+        self.job = job
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self.progress.value = 0.0
+        self.progress_label.value = "judging…"
+        return job.start()
+
+    def stop(self) -> None:
+        """Stop the judge; finished judgments stay in the run, a re-run resumes."""
+        if self.job is not None:
+            self.job.cancel()
+            self.progress_label.value = "stopping…"
+
+    def _on_progress(self, p: Progress) -> None:
+        self.progress.value = p.rows_done / p.rows_total if p.rows_total else 0.0
+        self.progress_label.value = html.escape(p.describe())
+
+    def _on_done(self, job: Job) -> None:
+        self.run_button.disabled, self.stop_button.disabled = False, True
+        if job.state == "failed":
+            self._fail(f"judge failed: {job.error_text}")
+        else:
+            self.progress_label.value = html.escape(
+                job.state + (f" · {job.progress.describe()}" if job.progress else "")
+            )
+        self.refresh()
+        self.session.notify_rows_changed()
+
+    def _fail(self, message: str) -> None:
+        self.error.value = _error_html(f"Judge: {message}")
+        self.session.report_error(f"Judge: {message}")
+
+    def _on_session(self, what: str) -> None:
+        if what in ("run", "rows") and not (self.job is not None and self.job.running):
+            self.refresh()
+
+    # -- views ---------------------------------------------------------------------------------
+    def judgments(self) -> pl.DataFrame:
+        """Absolute judgments of the run (all versions)."""
+        return judgments_in(self.session.store, "absolute")
+
+    def refresh(self) -> None:
+        """Re-read the run: chart, parse counts, labelling cards, agreement and bias."""
+        try:
+            if self.sample.height == 0:
+                self.sample = self._pick_sample()
+            judgments = self.judgments()
+        except Exception as err:
+            self._fail(f"cannot read the run: {err}")
+            return
+        names = version_labels(judgments) if judgments.height else {}
+        self.chart.chart = self._chart_spec(score_histogram(judgments, self.rubric.scale), names)
+        self.parse_table.value = self._parse_html(parse_counts(judgments), names)
+        self.labeler.show(self.sample, judgments, self.rubric.scale)
+        self._update_preview()
+        self._update_agreement()
+
+    def _update_agreement(self) -> None:
+        judgments = self.judgments()
+        if judgments.height == 0:
+            self.agreement.value = "<i>No judgments yet.</i>"
+            return
+        names = version_labels(judgments)
+        labels = self.session.store.label_values("human_score")
+        parts = []
+        if labels:
+            agr = score_agreement(judgments, labels, scale=self.rubric.scale, n_boot=500)
+            parts.append("<h4>Agreement with your labels</h4>" + self._metric_html(agr, names))
+        else:
+            parts.append("<i>Label some rows (Label tab) to measure agreement.</i>")
+        parts.append("<h4>Bias</h4>" + self._metric_html(bias_report(judgments, n_boot=500), names))
+        self.agreement.value = "".join(parts)
+
+    @staticmethod
+    def _metric_html(df: pl.DataFrame, names: dict[str, str]) -> str:
+        if df.height == 0:
+            return "<i>not enough data</i>"
+        rows = []
+        for r in df.iter_rows(named=True):
+            ci = "" if r["ci_low"] is None else f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+            value = "n/a" if r["value"] is None or r["value"] != r["value"] else f"{r['value']:.2f}"
+            rows.append(f"<tr><td>{html.escape(names.get(r['rubric_version'], r['rubric_version']))}</td>"
+                        f"<td>{r['metric']}</td><td>{value}</td><td>{ci}</td><td>{r['n']}</td></tr>")  # fmt: skip
+        head = "<tr><th>version</th><th>metric</th><th>value</th><th>95% CI</th><th>n</th></tr>"
+        return f"<table class='wb-judge-metrics'>{head}{''.join(rows)}</table>"
+
+    @staticmethod
+    def _parse_html(df: pl.DataFrame, names: dict[str, str]) -> str:
+        if df.height == 0:
+            return ""
+        rows = "".join(
+            f"<tr><td>{html.escape(names.get(r['rubric_version'], r['rubric_version']))}</td><td>{r['n']}</td>"
+            f"<td>{r['parsed']}</td><td>{r['failed']}</td><td>{r['truncated']}</td></tr>"
+            for r in df.iter_rows(named=True)
+        )
+        head = (
+            "<tr><th>version</th><th>judged</th><th>parsed</th><th>parse failures</th><th>truncated</th></tr>"
+        )
+        return f"<table class='wb-judge-parse'>{head}{rows}</table>"
+
+    @staticmethod
+    def _chart_spec(hist: pl.DataFrame, names: dict[str, str]) -> alt.Chart:
+        if hist.height:
+            data = hist.with_columns(
+                pl.col("rubric_version")
+                .replace_strict(names, default=pl.col("rubric_version"))
+                .alias("version")
+            ).to_dicts()
+        else:
+            data = [{"version": "(none yet)", "score": 0, "count": 0, "share": 0.0, "mean_probability": 0.0}]
+        return (
+            alt.Chart(alt.Data(values=data), title="Scores per rubric version")
+            .mark_bar()
+            .encode(
+                x=alt.X("score:O", title="score"),
+                xOffset="version:N",
+                y=alt.Y("share:Q", title="share of parsed judgments", axis=alt.Axis(format="%")),
+                color=alt.Color("version:N", title="rubric version"),
+                tooltip=["version:N", "score:O", "count:Q", alt.Tooltip("share:Q", format=".0%"),
+                         alt.Tooltip("mean_probability:Q", format=".2f", title="mean P(score)")],
+            )
+            .properties(width=360, height=200)
+        )  # fmt: skip

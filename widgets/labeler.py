@@ -1,0 +1,126 @@
+"""Keyboard labelling of a calibration set, inside the inspector's card view.
+
+One card per judged row: the instruction above, the answer as the card's item with the judge's
+score(s) as chips, and one action per score level (keys 1-9, 0 for 10). Pressing a key saves
+`human_score` for the focused row in the run (`store.set_label`); pressing the same score again
+clears it. j/k move between rows, n/p turn pages (the inspector's keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as W
+import polars as pl
+
+from widgets.inspector import InspectorView
+from workbench.runs import RunStore
+
+__all__ = ["CalibrationLabeler", "label_actions"]
+
+LABEL_KIND = "human_score"
+
+
+def _key(score: int, scale: tuple[int, ...]) -> str | None:
+    if 0 <= score <= 9:
+        return str(score)
+    if score == 10 and 0 not in scale:
+        return "0"
+    return None
+
+
+def label_actions(scale: tuple[int, ...]) -> list[dict[str, Any]]:
+    """One inspector action per score level (keyboard shortcut where a digit key is free)."""
+    return [
+        {"name": f"score:{s}", "label": str(s), "key": _key(s, scale), "class": "wb-label", "scope": "item"}
+        for s in scale
+    ]
+
+
+class CalibrationLabeler(W.VBox):
+    """Label judged rows with a human score, keyboard first."""
+
+    def __init__(self, store: Callable[[], RunStore], *, page_size: int = 10) -> None:
+        self._store = store
+        self.view = InspectorView(page_size=page_size)
+        self.view.add_class("wb-judge-labeler")
+        self.summary = W.HTML()
+        self.rows = pl.DataFrame()
+        self.judgments = pl.DataFrame()
+        self.scale: tuple[int, ...] = ()
+        self._listeners: list[Callable[[], None]] = []
+        self.view.on_action(self._on_action)
+        self.view.observe(lambda _c: self._render(), names="page")
+        super().__init__([self.summary, self.view])
+
+    def on_change(self, fn: Callable[[], None]) -> None:
+        """Call `fn()` after every label change."""
+        self._listeners.append(fn)
+
+    def show(self, rows: pl.DataFrame, judgments: pl.DataFrame, scale: tuple[int, ...]) -> None:
+        """Label `rows` (id, instruction or prompt, text); `judgments` supply the judge's chips."""
+        self.rows, self.judgments, self.scale = rows, judgments, tuple(scale)
+        self.view.actions = label_actions(self.scale)
+        self.view.total = rows.height
+        self.view.page_count = max(1, -(-rows.height // self.view.page_size))
+        if self.view.page >= self.view.page_count:
+            self.view.page = 0
+        self._render()
+
+    @property
+    def labels(self) -> dict[str, Any]:
+        return self._store().label_values(LABEL_KIND)
+
+    def set_label(self, row_id: str, score: int | None) -> None:
+        """Save (or clear, with None) the human score of one row in the run."""
+        if score is not None and score not in self.scale:
+            raise ValueError(f"score {score} is not on this rubric's scale {self.scale}")
+        self._store().set_label(row_id, LABEL_KIND, score)
+        self._render()
+        for fn in list(self._listeners):
+            fn()
+
+    def _on_action(self, name: str, _card: str, row_id: str | None) -> None:
+        if not name.startswith("score:") or not row_id:
+            return
+        score = int(name.split(":", 1)[1])
+        current = self.labels.get(row_id)
+        self.set_label(row_id, None if current == score else score)
+
+    def _judge_chips(self, row_id: str) -> list[list[str]]:
+        if self.judgments.height == 0:
+            return []
+        mine = self.judgments.filter((pl.col("parent_id") == row_id) & (pl.col("judge_kind") == "absolute"))
+        chips = []
+        for rec in mine.iter_rows(named=True):
+            value = str(rec["score"]) if rec["parse_ok"] else "unparsed"
+            if rec.get("expected_score") is not None:
+                value += f" (E={rec['expected_score']:.2f})"
+            chips.append([f"judge {str(rec['rubric_version'])[:6]}", value])
+        return chips
+
+    def _render(self) -> None:
+        labels = self.labels
+        start = self.view.page * self.view.page_size
+        page = self.rows.slice(start, self.view.page_size)
+        cards = []
+        for i, rec in enumerate(page.iter_rows(named=True)):
+            rid = str(rec["id"])
+            instruction = rec.get("instruction") or rec.get("prompt") or ""
+            if rec.get("input"):
+                instruction = f"{instruction}\n\n{rec['input']}"
+            human = labels.get(rid)
+            meta = [*self._judge_chips(rid), ["human", "—" if human is None else str(human)]]
+            item = {"id": rid, "title": "answer", "text": rec.get("text") or "", "meta": meta, "status": "kept",
+                    "active": [] if human is None else [f"score:{human}"]}  # fmt: skip
+            cards.append({"key": rid, "number": start + i + 1, "id": None, "title": instruction[:80].replace("\n", " "),
+                          "prompt": instruction, "meta": [], "lineage": [], "active": [], "items": [item]})  # fmt: skip
+        self.view.cards = cards
+        done = sum(1 for r in self.rows["id"].to_list() if r in labels) if self.rows.height else 0
+        self.summary.value = (
+            f"<b>{done}</b> of {self.rows.height} rows labelled · keys: "
+            + ", ".join(a["key"] for a in label_actions(self.scale) if a["key"])
+            + " score · j/k move · n/p page (click the cards first)"
+        )
+        self.view.message = "" if cards else "Nothing to label yet: run the judge on a sample first."

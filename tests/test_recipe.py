@@ -154,3 +154,11 @@ def test_string_shorthand_and_endpoint_spec():
     assert r.seeds.source == "seeds.jsonl"
     with pytest.raises(ValueError, match="plain folder name"):
         Recipe.model_validate({"name": "e", "run": "../x", "steps": [{"kind": "completions"}]})
+
+
+def test_manifest_form_reloads_with_the_same_hash(tmp_path):
+    recipe = load_recipe(write(tmp_path, GOOD))
+    data = recipe.to_dict()
+    assert [s["kind"] for s in data["steps"]] == ["completions", "evolve"]
+    again = Recipe.model_validate(data)
+    assert again == recipe and again.work_hash() == recipe.work_hash()

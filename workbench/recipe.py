@@ -237,13 +237,16 @@ class Recipe(_Strict):
 
     # -- files ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_defaults=True)
+        """The recipe as plain data, defaults left out (what `save` writes and the manifest records)."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        data["steps"] = [
+            {"kind": step.kind, **step.model_dump(mode="json", exclude_defaults=True)}  # keep the discriminator
+            for step in self.steps
+        ]
+        return data
 
     def dumps(self, fmt: Literal["yaml", "json"] = "yaml") -> str:
         data = self.to_dict()
-        data.setdefault("steps", [s.model_dump(mode="json", exclude_defaults=True) for s in self.steps])
-        for raw, step in zip(data["steps"], self.steps, strict=True):
-            raw["kind"] = step.kind  # the discriminator must be written even though it is a default
         if fmt == "json":
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

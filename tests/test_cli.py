@@ -156,3 +156,28 @@ def test_real_model_headless_run_matches_the_library(tmp_path, llama_backend):
     expected = sorted((s["id"], s["prompt"], s["params"]) for s, _ in plan)
     assert list(zip(rows["id"], rows["prompt"], rows["params"], strict=True)) == expected
     assert all(json.loads(p)["max_tokens"] == 12 for p in rows["params"])
+
+
+def test_steps_chain_through_the_run(tmp_path, capsys):
+    """self-instruct → completions of its kept instructions → a judge of those completions."""
+    recipe = tmp_path / "chain.yaml"
+    recipe.write_text(
+        "name: chain\nmodel: fake\nseeds: {limit: 10}\nsteps:\n"
+        "  - kind: self_instruct\n    config: {num_instructions: 4, rounds: 2, prompts_per_round: 4, generate_instances: false}\n"
+        "  - kind: completions\n    prompts_from: instructions\n    config: {k: 1}\n"
+        "  - kind: judge\n    rubric: {name: h, levels: {1: bad, 2: ok, 3: good}}\n    config: {max_tokens: 48}\n"
+    )
+    root = str(tmp_path / "runs")
+    assert main(["run", str(recipe), "--runs-root", root, "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "1:self_instruct" in plan and "at most 8 generations" in plan
+    assert main(["run", str(recipe), "--runs-root", root]) == 0
+    rows = RunStore.open(tmp_path / "runs" / "chain").rows()
+    kept = rows.filter((pl.col("stage") == "instruction") & (pl.col("status") == "kept"))
+    completions = rows.filter(pl.col("stage") == "completion")
+    judgments = rows.filter(pl.col("stage") == "judgment")
+    assert kept.height > 0 and completions.height == kept.height
+    assert set(completions["parent_id"]) == set(kept["id"])
+    assert set(completions["instruction"]) == set(kept["text"])
+    assert set(judgments["parent_id"]) == set(completions.filter(pl.col("status") == "kept")["id"])
+    assert judgments["rubric"].unique().to_list() == ["h"]

@@ -196,9 +196,9 @@ class Recipe(_Strict):
     """The recipe's name; also the run's folder name unless `run` is set."""
     description: str = ""
     """What this recipe is for (goes into the dataset card)."""
-    model: ModelSpec = Field(default_factory=ModelSpec)
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec())
     """The generating model. A plain string is taken as its `source`."""
-    seeds: SeedsSpec = Field(default_factory=SeedsSpec)
+    seeds: SeedsSpec = Field(default_factory=lambda: SeedsSpec())
     """The seed pool. A plain string is taken as its `source`."""
     steps: list[Step] = Field(min_length=1)
     """The pipeline's steps, run in order against one run directory."""

@@ -284,6 +284,7 @@ class RecipePlan:
 
 def _plan_steps(recipe: Recipe, store: RunStore | None) -> list[StepPlan]:
     plans: list[StepPlan] = []
+    rows: int | None
     produced: dict[str, int | None] = {}  # source name → rows the plan expects earlier steps to keep
     for label, step in zip(recipe.step_labels(), recipe.steps, strict=True):
         if isinstance(step, SelfInstructStep):
@@ -291,15 +292,16 @@ def _plan_steps(recipe: Recipe, store: RunStore | None) -> list[StepPlan]:
 
             cfg = SelfInstructConfig.model_validate(step.config)
             rows = cfg.rounds * cfg.prompts_per_round
-            produced["instructions"] = cfg.num_instructions
+            produced["instructions"] = rows  # a round may accept more than num_instructions: bound by generations
             plans.append(StepPlan(label, step.kind, _seed_frame(recipe).height, rows, cfg.sampling.max_tokens,
-                                  f"at most {rows} generations to accept up to {cfg.num_instructions} instructions"))  # fmt: skip
+                                  f"at most {rows} generations, stops once {cfg.num_instructions} are accepted"))  # fmt: skip
             continue
         source = step.rows_from if isinstance(step, JudgeStep) else step.prompts_from
         n_in: int | None = step_inputs(step, recipe, store).height
+        limit: int | None = getattr(step, "limit", None)
         if source in produced and not n_in:
             n_in = produced[source]
-            n_in = min(n_in, step.limit) if (n_in is not None and getattr(step, "limit", None)) else n_in
+            n_in = min(n_in, limit) if (n_in is not None and limit) else n_in
         if isinstance(step, CompletionsStep):
             rows = None if n_in is None else n_in * step.config.k
             produced["completions"] = rows

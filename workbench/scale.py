@@ -165,13 +165,13 @@ class RayBackend:
 
     @property
     def chat_template(self) -> str | None:
-        return self.driver_backend.chat_template  # type: ignore[no-any-return]
+        return self.driver_backend.chat_template
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[TokenScores]:
-        return self.driver_backend.score(prompts, continuations)  # type: ignore[no-any-return]
+        return self.driver_backend.score(prompts, continuations)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.driver_backend.embed(texts)  # type: ignore[no-any-return]
+        return self.driver_backend.embed(texts)
 
     def count_tokens(self, text: str) -> int:
         return int(self.driver_backend.count_tokens(text))

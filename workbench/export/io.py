@@ -30,7 +30,7 @@ EXPORT_MARKER = "<!-- exported by synth-workbench -->"
 _DATA_FILES = {"parquet": "data/train.parquet", "jsonl": "data/train.jsonl"}
 
 
-def _feature(dtype: pl.DataType) -> Any:
+def _feature(dtype: Any) -> Any:
     from datasets import Value
 
     if dtype == pl.Utf8:

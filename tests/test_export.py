@@ -130,7 +130,7 @@ def test_never_overwrites_without_flag(judged_run, tmp_path):
 def test_clear_errors_when_nothing_to_export(tmp_path):
     store = RunStore.create(tmp_path, "empty")
     run_completions(FakeBackend(), store, PROMPTS, CompletionConfig(k=1))
-    with pytest.raises(ValueError, match=r"needs judgments.*add a judge step"):
+    with pytest.raises(ValueError, match=r"needs parsed judgments.*add a judge step"):
         export_run(store, ExportSpec(format="dpo", path=str(tmp_path / "d")))
     with pytest.raises(ValueError, match="nothing to export"):
         export_run(store, ExportSpec(format="sft", path=str(tmp_path / "s"), min_score=1))

@@ -101,7 +101,7 @@ def build_export_frame(rows: pl.DataFrame, spec: ExportSpec) -> pl.DataFrame:
             judgments = judgments.filter(pl.col("rubric") == spec.rubric)
         if judgments.height == 0:
             raise ValueError(
-                f"DPO export needs judgments of the {spec.stage} rows, and this run has none"
+                f"DPO export needs parsed judgments of the {spec.stage} rows, and this run has none"
                 + (f" from rubric {spec.rubric!r}" if spec.rubric else "")
                 + ": add a judge step (or run the judge) first"
             )

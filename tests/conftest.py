@@ -41,3 +41,13 @@ def llama_backend(default_model_path):
 @pytest.fixture
 def fake_backend() -> FakeBackend:
     return FakeBackend()
+
+
+@pytest.fixture(scope="session")
+def chat_model_path(default_model_path, tmp_path_factory) -> Path:
+    """A real GGUF with a chat template: the default weights plus Gemma's own template (a stand-in for
+    the chat models users bring; no chat GGUF can be downloaded here)."""
+    from tests.engine.gguf_tools import GEMMA_CHAT_TEMPLATE, with_metadata_string
+
+    dst = tmp_path_factory.mktemp("chatmodel") / "gemma-3-270m-chat-template.gguf"
+    return with_metadata_string(default_model_path, dst, "tokenizer.chat_template", GEMMA_CHAT_TEMPLATE)

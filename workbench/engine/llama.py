@@ -135,7 +135,8 @@ class LlamaCppBackend:
                 lc.llama_sampler_free(compile_grammar(self.model, gbnf))  # fail fast, before any decoding
                 compiled.add(gbnf)
             text, has_bos = self.render_prompt(req)  # NoChatTemplateError for chat on a base model
-            tokens = self.model.tokenize(text, add_bos=req.add_bos and not has_bos, special=req.kind == "chat")
+            special = req.kind == "chat" if req.parse_special is None else req.parse_special
+            tokens = self.model.tokenize(text, add_bos=req.add_bos and not has_bos, special=special)
             if not tokens:
                 tokens = [self.model.bos_id] if self.model.bos_id >= 0 else []
             if not tokens:

@@ -72,6 +72,10 @@ class GenerationRequest(BaseModel):
     """Caller's identifier, echoed on the result (for example the row id)."""
     add_bos: bool = True
     """Prepend the model's BOS token when the model wants one."""
+    parse_special: bool | None = None
+    """Read control-token text (e.g. `<start_of_turn>`) as special tokens. Default: yes for chat
+    messages (the template writes them), no for plain prompts (user text stays text). Magpie-style
+    prompts that carry a template's pre-query prefix need True."""
 
     @model_validator(mode="after")
     def _exactly_one_input(self) -> GenerationRequest:

@@ -178,7 +178,12 @@ def run_magpie(
             else:
                 todo.append(i)
         requests = [
-            GenerationRequest(prompt=prefix, params=params.with_seed(metas[i]["seed"]), key=metas[i]["id"])
+            GenerationRequest(
+                prompt=prefix,
+                parse_special=True,
+                params=params.with_seed(metas[i]["seed"]),
+                key=metas[i]["id"],
+            )
             for i in todo
         ]
         _generate_in_order(backend, requests, remap(handle, todo), tracker, cancel)

@@ -179,3 +179,30 @@ def test_dpo_pairs_from_pairwise_use_only_consistent_winners(store, rubric):
         FakeBackend(responder=first_position_judge), store, pairs, rubric.edit(name="f")
     )
     assert build_dpo_pairs(flipped, comps).height == 0
+
+
+def test_ties_break_on_expected_score_and_margins_can_use_it():
+    from workbench.judge import with_judgment_schema
+
+    judgments = with_judgment_schema(
+        pl.DataFrame(
+            {
+                "id": ["j1", "j2"],
+                "stage": ["judgment"] * 2,
+                "parent_id": ["c1", "c2"],
+                "judge_kind": ["absolute"] * 2,
+                "rubric": ["r"] * 2,
+                "rubric_version": ["v"] * 2,
+                "parse_ok": [True, True],
+                "score": [3, 3],
+                "expected_score": [2.8, 3.4],
+            }
+        )
+    )
+    comps = pl.DataFrame(
+        {"id": ["c1", "c2"], "parent_id": ["p", "p"], "instruction": ["Q", "Q"], "text": ["one", "two"]}
+    )
+    assert best_of_n(judgments, comps, n=1)["id"].to_list() == ["c2"]
+    assert build_dpo_pairs(judgments, comps, min_margin=1.0).height == 0  # equal verdicts: no pair
+    by_expected = build_dpo_pairs(judgments, comps, min_margin=0.5, score="expected_score")
+    assert by_expected["chosen_id"].to_list() == ["c2"] and by_expected["margin"][0] == pytest.approx(0.6)

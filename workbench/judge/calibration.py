@@ -259,14 +259,14 @@ def compare_versions(
     old = (
         absolute.filter(pl.col("rubric_version") == old_version)
         .select(cols)
-        .unique("parent_id", keep="first")
+        .unique("parent_id", keep="first", maintain_order=True)
     )
     new = (
         absolute.filter(pl.col("rubric_version") == new_version)
         .select(cols)
         .unique("parent_id", keep="first")
     )
-    both = old.join(new, on="parent_id", suffix="_new").rename(
+    both = old.join(new, on="parent_id", suffix="_new", maintain_order="left").rename(
         {"score": "score_old", "expected_score": "expected_old"}
     )
     both = both.rename({"expected_score_new": "expected_new"})

@@ -13,7 +13,7 @@ import polars as pl
 
 from ..engine import Backend, Generation, GenerationRequest, SamplingParams
 from ..engine.protocol import ProgressCallback
-from ..runs import RowWriter, RunStore
+from ..runs import CORE_COLUMNS, RowWriter, RunStore
 from .config import JudgeConfig
 from .distribution import Resolver
 
@@ -229,7 +229,10 @@ def with_judgment_schema(rows: pl.DataFrame) -> pl.DataFrame:
             exprs.append(pl.col(col).cast(dtype))
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(col))
-    return rows.with_columns(exprs)
+    rows = rows.with_columns(exprs)
+    core = [c for c in CORE_COLUMNS if c in rows.columns]
+    rest = [c for c in rows.columns if c not in CORE_COLUMNS and c not in JUDGMENT_COLUMNS]
+    return rows.select(*core, *JUDGMENT_COLUMNS, *rest)
 
 
 def judgments_in(store: RunStore, kind: str | None = None) -> pl.DataFrame:

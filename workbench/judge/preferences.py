@@ -98,15 +98,22 @@ def scored_completions(
     if not names:
         raise ValueError("no absolute judgments given (run_absolute_judge first, or use pairwise judgments)")
     agg = aggregate_aspects(absolute, weights, score=score)
+    # Equal scores are ordered by the judges' mean expected score (from the logprob distributions),
+    # then by id, so ties break on the judge's own probabilities rather than on row order.
+    tiebreak = (
+        absolute.filter(pl.col("parse_ok"))
+        .group_by(pl.col("parent_id").alias("id"))
+        .agg(pl.col("expected_score").cast(pl.Float64).mean().fill_null(0.0).alias("_tiebreak"))
+    )
     base = completions.select(
         "id",
         pl.col(group_column).cast(pl.Utf8).alias("_group"),
         "text",
         _prompt_texts(completions, prompt_column),
     )
-    return base.join(agg.select("id", pl.col("overall").alias("_score")), on="id", how="inner").filter(
-        pl.col("_score").is_not_null()
-    )
+    scored = base.join(agg.select("id", pl.col("overall").alias("_score")), on="id", how="inner")
+    scored = scored.join(tiebreak, on="id", how="left").with_columns(pl.col("_tiebreak").fill_null(0.0))
+    return scored.filter(pl.col("_score").is_not_null())
 
 
 def build_dpo_pairs(
@@ -141,7 +148,7 @@ def build_dpo_pairs(
         if judgments.filter(pl.col("judge_kind") == "absolute")["rubric"].n_unique() == 1
         else "multi-aspect"
     )
-    ranked = scored.sort(["_group", "_score", "id"], descending=[False, True, False])
+    ranked = scored.sort(["_group", "_score", "_tiebreak", "id"], descending=[False, True, True, False])
     out = (
         ranked.group_by("_group", maintain_order=True)
         .agg(
@@ -235,9 +242,9 @@ def best_of_n(
     )
     if min_score is not None:
         scored = scored.filter(pl.col("_score") >= min_score)
-    ranked = scored.sort(["_group", "_score", "id"], descending=[False, True, False]).with_columns(
-        pl.int_range(1, pl.len() + 1).over("_group").alias("rank")
-    )
+    ranked = scored.sort(
+        ["_group", "_score", "_tiebreak", "id"], descending=[False, True, True, False]
+    ).with_columns(pl.int_range(1, pl.len() + 1).over("_group").alias("rank"))
     return ranked.filter(pl.col("rank") <= n).select(
         pl.col("_group").alias("prompt_id"),
         pl.col("_prompt").alias("prompt"),

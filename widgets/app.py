@@ -1,0 +1,376 @@
+"""The workbench app: every panel in tabs that follow the data, one session (one run, one model).
+
+Seeds → Generate (self-instruct, then answers) → Inspect → Judge → Diversity → Export. Above the tabs: a
+model picker (the default model, a GGUF path, or an OpenAI-compatible endpoint URL) and a status line
+(model, tokens/s, rows); below them, one error area that shows what went wrong in any step and how to fix
+it, instead of a traceback that scrolls away. Long steps (loading a model, generating, judging) run in a
+`Job` worker thread with progress and Stop, so the kernel stays responsive. The app holds no state the
+run directory cannot reproduce: rows, labels and rubric versions all live in the run.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import polars as pl
+
+from widgets.dashboard import DiversityPanel
+from widgets.export_panel import ExportPanel
+from widgets.inspector import InspectorPanel
+from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
+from workbench.completions import CompletionConfig, run_completions
+from workbench.engine import Backend, EngineError, Progress, load_backend
+from workbench.jobs import Job
+from workbench.recipe import CompletionsStep, JudgeStep, Recipe, SelfInstructStep, Step
+from workbench.runner import step_inputs
+from workbench.session import Session
+
+__all__ = ["TAB_TITLES", "AnswersPanel", "Workbench"]
+
+TAB_TITLES = ("Seeds", "Generate", "Inspect", "Judge", "Diversity", "Export")
+MODEL_HELP = (
+    "Use 'default' (the bundled Gemma 3 270M), the path of a .gguf file, "
+    "or the URL of an OpenAI-compatible server such as http://127.0.0.1:8080/v1."
+)
+
+
+def _note(message: str, color: str = "#555") -> str:
+    return f"<span style='color:{color}'>{html.escape(message)}</span>"
+
+
+class AnswersPanel(W.VBox):
+    """Answer the run's kept instructions with the session's model: the completions the judge grades
+    and the SFT export trains on (`workbench.completions.run_completions`, resumable)."""
+
+    def __init__(
+        self, session: Session, *, k: int = 1, max_tokens: int = 64, temperature: float = 0.7
+    ) -> None:
+        self.session = session
+        self.job: Job | None = None
+        self.k = W.BoundedIntText(k, min=1, max=64, description="answers each")
+        self.max_tokens = W.IntSlider(max_tokens, min=8, max=512, description="max tokens")
+        self.temperature = W.FloatSlider(temperature, min=0.0, max=2.0, step=0.05, description="temperature")
+        self.seed = W.BoundedIntText(0, min=0, max=2**31, description="seed")
+        self.run_button = W.Button(description="Answer instructions", icon="reply", button_style="primary")
+        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
+        self.run_button.add_class("wb-answers-run")
+        self.stop_button.add_class("wb-answers-stop")
+        self.progress = W.FloatProgress(0.0, min=0.0, max=1.0)
+        self.progress_label = W.HTML()
+        self.error = W.HTML()
+        self.run_button.on_click(lambda _b: self.run())
+        self.stop_button.on_click(lambda _b: self.stop())
+        super().__init__([
+            W.HTML("<b>Answers</b>: sample responses to the kept instructions (what the judge grades)."),
+            W.HBox([self.k, self.max_tokens, self.temperature, self.seed]),
+            W.HBox([self.run_button, self.stop_button, self.progress, self.progress_label]),
+            self.error,
+        ])  # fmt: skip
+        self.add_class("wb-answers")
+
+    def config(self) -> CompletionConfig:
+        params = CompletionConfig().params.model_copy(
+            update={"max_tokens": self.max_tokens.value, "temperature": self.temperature.value}
+        )
+        return CompletionConfig(k=self.k.value, params=params, seed=self.seed.value)
+
+    def prompts(self) -> pl.DataFrame:
+        """The run's kept instructions (with their first instance's input) as completion prompts."""
+        step = CompletionsStep(prompts_from="instructions")
+        return step_inputs(step, Recipe(name="workbench", steps=[step]), self.session.store)
+
+    def run(self) -> Job | None:
+        if self.job is not None and self.job.running:
+            self._fail("answers are already being generated: press Stop first")
+            return None
+        try:
+            config, prompts = self.config(), self.prompts()
+            if prompts.height == 0:
+                raise ValueError("the run has no kept instructions yet: run self-instruct above first")
+            backend, store = self.session.backend, self.session.store
+        except Exception as err:
+            self._fail(f"cannot start: {err}")
+            return None
+        self.error.value = ""
+
+        def work(report: Any, cancel: Any) -> pl.DataFrame:
+            return run_completions(backend, store, prompts, config, on_progress=report, cancel=cancel)
+
+        job = Job(work, name="answers")
+        job.on_progress.append(self._on_progress)
+        job.on_done.append(self._on_done)
+        self.job = job
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self.progress.value, self.progress_label.value = 0.0, "answering…"
+        return job.start()
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.progress_label.value = "stopping…"
+
+    def _on_progress(self, p: Progress) -> None:
+        self.progress.value = p.rows_done / p.rows_total if p.rows_total else 0.0
+        self.progress_label.value = html.escape(p.describe())
+
+    def _on_done(self, job: Job) -> None:
+        self.run_button.disabled, self.stop_button.disabled = False, True
+        if job.state == "failed":
+            self._fail(f"run failed: {job.error_text}")
+        else:
+            described = f" · {job.progress.describe()}" if job.progress else ""
+            self.progress_label.value = html.escape(job.state + described)
+        self.session.notify_rows_changed()
+
+    def _fail(self, message: str) -> None:
+        full = f"Answers: {message}"
+        self.error.value = f"<span class='wb-error' style='color:#b00020'>{html.escape(full)}</span>"
+        self.session.report_error(full)
+
+
+def _judge_panel(session: Session) -> tuple[W.Widget, str | None]:
+    """The judge panel, or a note saying why it is not available (it is imported lazily)."""
+    try:
+        from widgets.judge import JudgePanel
+
+        return JudgePanel(session), None
+    except Exception as err:  # a missing optional piece must not take the whole app down
+        reason = f"{type(err).__name__}: {err}"
+        note = W.HTML(_note(f"The judge is not available in this install ({reason}).", "#b00020"))
+        note.add_class("wb-judge-unavailable")
+        return note, reason
+
+
+class Workbench(W.VBox):
+    """The whole workbench in one widget: `Workbench(run="my-run")` in a notebook cell.
+
+    `model` is "default", a GGUF path, an OpenAI-compatible URL, or a loaded Backend; `run` names the run
+    folder under `runs_root` (a new timestamped one when None; an existing run is reopened, never
+    overwritten). `generate` and `answers` prefill knobs of those panels by attribute name, e.g.
+    `generate={"num_instructions": 4, "rounds": 1}`. `errors` lists every error the app has shown."""
+
+    def __init__(
+        self,
+        run: str | None = None,
+        model: str | Path | Backend = "default",
+        runs_root: str | Path = "runs",
+        *,
+        session: Session | None = None,
+        generate: Mapping[str, Any] | None = None,
+        answers: Mapping[str, Any] | None = None,
+        preload: bool = True,
+    ) -> None:
+        self.session = session or Session(model, runs_root=runs_root, run=run)
+        self.model_spec = self.session.model_spec  # the spec as typed; a Backend's name otherwise
+        self.errors: list[str] = []
+        self.tokens_per_s: float | None = None
+        self.load_job: Job | None = None
+        s = self.session
+        s.store  # noqa: B018 - create (or reopen) the run now, so every panel reads the same folder
+
+        self.seeds = SeedsPanel(s)
+        self.generate = SelfInstructPanel(s, seeds_panel=self.seeds)
+        self.answers = AnswersPanel(s)
+        _prefill(self.generate, generate or {})
+        _prefill(self.answers, answers or {})
+        self.inspector = InspectorPanel(s)
+        self.judge, self.judge_unavailable = _judge_panel(s)
+        self.diversity = DiversityPanel(s)
+        self.export = ExportPanel(s, steps=self.recipe_steps, seeds=lambda: self.seeds.seeds,
+                                  model=lambda: self.model_spec)  # fmt: skip
+        self.diversity.on_select(self.inspector.show_ids)
+        self._diversity_stale = True
+
+        self.model_input = W.Text(value=self.model_spec, description="model", continuous_update=False,
+                                  placeholder="default · /path/to/model.gguf · http://127.0.0.1:8080/v1",
+                                  layout=W.Layout(width="460px"))  # fmt: skip
+        self.model_input.add_class("wb-model-input")
+        self.load_button = W.Button(description="Load", icon="download", tooltip=MODEL_HELP)
+        self.load_button.add_class("wb-model-load")
+        self.status = W.HTML()
+        self.status.add_class("wb-status")
+        self.error_box = W.HTML()
+        self.error_box.add_class("wb-error")
+        self.error_box.add_class("wb-app-error")
+        self.dismiss_button = W.Button(description="dismiss", icon="times", layout=W.Layout(width="90px"))
+        self.error_row = W.HBox([self.error_box, self.dismiss_button], layout=W.Layout(display="none"))
+        self.tabs = W.Tab(children=[
+            self.seeds, W.VBox([self.generate, self.answers]), self.inspector, self.judge, self.diversity,
+            self.export,
+        ], titles=TAB_TITLES)  # fmt: skip
+        self.tabs.add_class("wb-tabs")
+
+        self.load_button.on_click(lambda _b: self.load_model())
+        self.dismiss_button.on_click(lambda _b: self.clear_error())
+        self.tabs.observe(self._on_tab, names="selected_index")
+        for panel in self._job_panels():
+            panel.progress_label.observe(lambda _c, p=panel: self._on_job_progress(p), names="value")
+        s.subscribe(self._on_session)
+        header = W.HBox([W.HTML("<b>Synthetic Data Workbench</b>"), self.model_input, self.load_button])
+        super().__init__([header, self.status, self.error_row, self.tabs])
+        self.add_class("wb-app")
+        self._update_status()
+        if preload and not s.model_loaded:
+            self._start_load(None)
+
+    # -- model -----------------------------------------------------------------------------------
+    def load_model(self, spec: str | None = None) -> Job | None:
+        """Load `spec` (default: the picker's text) in the background; the app keeps the old model
+        until the new one has loaded, and a bad spec shows its error in the error area."""
+        spec = (spec if spec is not None else self.model_input.value).strip() or "default"
+        self.model_input.value = spec
+        busy = [p for p in self._job_panels() if p.job is not None and p.job.running]
+        if busy or (self.load_job is not None and self.load_job.running):
+            self._report("Model: a step is still running; press its Stop button, then load the model again.")
+            return None
+        return self._start_load(spec)
+
+    def _start_load(self, spec: str | None) -> Job:
+        """Load `spec` and switch to it on success; None loads the session's own model spec."""
+        session = self.session
+
+        def work(_report: Any, _cancel: Any) -> Backend:
+            return session.backend if spec is None else load_backend(spec)
+
+        job = Job(work, name="load-model")
+        job.on_done.append(lambda j: self._on_loaded(j, spec))
+        self.load_job = job
+        self.load_button.disabled = True
+        self._update_status(f"loading {spec or self.model_spec}…")
+        return job.start()
+
+    def _on_loaded(self, job: Job, spec: str | None) -> None:
+        self.load_button.disabled = False
+        shown = spec or self.model_spec
+        if job.state == "failed":
+            err = job.error
+            if isinstance(err, (EngineError, FileNotFoundError, ImportError)):
+                message = f"Model: {err}"
+            else:
+                message = f"Model: could not load {shown!r} ({type(err).__name__}: {err}). {MODEL_HELP}"
+            if spec is not None:
+                message += f" The workbench keeps using {self.model_spec!r}."
+            self._report(message)
+            self._update_status()
+            return
+        if spec is not None:
+            self.model_spec = spec
+            self.session.use_model(job.result)
+        self.clear_error()
+        self._update_status(f"loaded {shown}")
+
+    # -- recipe ----------------------------------------------------------------------------------
+    def recipe_steps(self) -> list[Step]:
+        """The steps that made the run's rows, with the knobs the panels show now (for Save recipe)."""
+        rows = self.session.store.rows()
+        stages = set(rows["stage"].unique().to_list()) if rows.height else set()
+        steps: list[Step] = []
+        if "instruction" in stages:
+            steps.append(SelfInstructStep(config=self.generate.config().model_dump(mode="json")))
+        if "completion" in stages:
+            source = "instructions" if "instruction" in stages else "seeds"
+            steps.append(CompletionsStep(prompts_from=source, config=self.answers.config()))
+        if "judgment" in stages and self.judge_unavailable is None:
+            judge: Any = self.judge
+            steps.append(JudgeStep(rubric=judge.rubric, config=judge.config().model_dump(mode="json")))
+        return steps
+
+    # -- errors and status -----------------------------------------------------------------------
+    def _report(self, message: str) -> None:
+        self.session.report_error(message)  # every panel's errors arrive the same way: `_on_session`
+
+    def show_error(self, message: str) -> None:
+        """Show `message` in the error area (what went wrong and how to fix it)."""
+        self.errors.append(message)
+        self.error_box.value = (
+            "<div style='color:#b00020;border-left:4px solid #b00020;padding:4px 8px'>"
+            f"<b>Something went wrong.</b> {html.escape(message)}<br><small>Rows already generated are kept "
+            "in the run; fix the input above and try again.</small></div>"
+        )
+        self.error_row.layout.display = "flex"
+
+    def clear_error(self) -> None:
+        self.error_box.value = ""
+        self.error_row.layout.display = "none"
+
+    def _job_panels(self) -> list[Any]:
+        panels: list[Any] = [self.generate, self.answers]
+        if self.judge_unavailable is None:
+            panels.append(self.judge)
+        return panels
+
+    def _on_job_progress(self, panel: Any) -> None:
+        job = panel.job
+        if job is not None and job.progress is not None and job.progress.tokens_generated:
+            self.tokens_per_s = job.progress.tokens_per_s
+            self._update_status()
+
+    def _row_count(self) -> int:
+        try:
+            return int(self.session.store.scan().select(pl.len()).collect().item())
+        except Exception:  # an empty run has no parts to scan yet
+            return 0
+
+    def _update_status(self, note: str = "") -> None:
+        s = self.session
+        model = html.escape(self.model_spec)
+        if s.model_loaded:
+            backend = s.backend
+            model += f" <small>({html.escape(backend.name)})</small>"
+        else:
+            model += " <small>(not loaded)</small>"
+        speed = "–" if self.tokens_per_s is None else f"{self.tokens_per_s:.0f}"
+        tail = note or s.last_status
+        self.status.value = (
+            f"<b>model</b> {model} · <b>tok/s</b> {speed} · <b>rows</b> {self._row_count()}"
+            f" · <b>run</b> {html.escape(s.run_name)}" + (f" · {html.escape(tail)}" if tail else "")
+        )
+
+    def _on_session(self, what: str) -> None:
+        if what == "error" and self.session.last_error:
+            self.show_error(self.session.last_error)
+        elif what in ("rows", "run"):
+            self._diversity_stale = True
+            self._update_status()
+        elif what in ("model", "status"):
+            self._update_status()
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        title = TAB_TITLES[change["new"]] if change["new"] is not None else ""
+        if title == "Inspect":
+            self.inspector.refresh()
+        elif title == "Judge":
+            if self.judge_unavailable is not None:
+                self._retry_judge()
+            else:
+                self.judge.refresh()
+        elif title == "Diversity" and self._diversity_stale and self._row_count() <= 5000:
+            self._diversity_stale = False
+            self.diversity.refresh()
+        elif title == "Export":
+            self.export.refresh()
+
+    def _retry_judge(self) -> None:
+        panel, reason = _judge_panel(self.session)
+        if reason is None:
+            self.judge, self.judge_unavailable = panel, None
+            children = list(self.tabs.children)
+            children[TAB_TITLES.index("Judge")] = panel
+            self.tabs.children = children
+            panel.progress_label.observe(lambda _c: self._on_job_progress(panel), names="value")
+
+
+def _prefill(panel: W.Widget, knobs: Mapping[str, Any]) -> None:
+    """Set knobs of `panel` by attribute name (e.g. {"num_instructions": 4}); unknown names fail clearly."""
+    for name, value in knobs.items():
+        control = getattr(panel, name, None)
+        if not isinstance(control, W.ValueWidget):
+            valid = sorted(
+                k for k, v in vars(panel).items() if isinstance(v, W.ValueWidget) and not k.startswith("_")
+            )
+            raise ValueError(f"{type(panel).__name__} has no knob {name!r}; knobs: {', '.join(valid)}")
+        control.value = value

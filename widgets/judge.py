@@ -23,11 +23,14 @@ from workbench.judge import (
     JudgeConfig,
     Rubric,
     bias_report,
+    flip_rates,
     judgeable_rows,
     judgments_in,
     likert_rubric,
+    pairs_within_groups,
     parse_counts,
     run_absolute_judge,
+    run_pairwise_judge,
     sample_rows,
     score_agreement,
     score_histogram,
@@ -100,6 +103,8 @@ class JudgePanel(W.VBox):
         self.seed = W.BoundedIntText(0, min=0, max=2**31, description="seed", layout=W.Layout(width="160px"))
         self.max_tokens = W.IntSlider(48, min=16, max=512, description="max tokens")
         self.reasoning_chars = W.IntSlider(100, min=10, max=1000, description="reasoning ≤")
+        self.mode = W.ToggleButtons(options=["absolute", "pairwise"], value="absolute", description="judge")
+        self.mode.style.button_width = "80px"
         self.run_button = W.Button(description="Judge sample", icon="gavel", button_style="primary")
         self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
         self.run_button.add_class("wb-judge-run")
@@ -122,7 +127,8 @@ class JudgePanel(W.VBox):
         session.subscribe(self._on_session)
 
         controls = W.VBox([
-            W.HBox([self.sample_size, self.seed, self.max_tokens, self.reasoning_chars]),
+            W.HBox([self.mode, self.sample_size, self.seed]),
+            W.HBox([self.max_tokens, self.reasoning_chars]),
             W.HBox([self.run_button, self.stop_button, self.progress, self.progress_label, self.refresh_button]),
             self.error,
         ])  # fmt: skip
@@ -183,7 +189,13 @@ class JudgePanel(W.VBox):
         pool = self._given_rows if self._given_rows is not None else judgeable_rows(self.session.store.rows())
         if pool.height == 0:
             return pool
-        return sample_rows(pool, int(self.sample_size.value), seed=int(self.seed.value))
+        n, seed = int(self.sample_size.value), int(self.seed.value)
+        if self.mode.value == "pairwise" and "parent_id" in pool.columns:
+            # Sample prompts that have at least two answers, and keep all their answers.
+            groups = pool.group_by("parent_id", maintain_order=True).len().filter(pl.col("len") >= 2)
+            picked = sample_rows(groups, n, seed=seed)["parent_id"].to_list() if groups.height else []
+            return pool.filter(pl.col("parent_id").is_in(picked))
+        return sample_rows(pool, n, seed=seed)
 
     def config(self) -> JudgeConfig:
         cap = max(10, int(2.5 * (self.max_tokens.value - 8)))
@@ -203,6 +215,9 @@ class JudgePanel(W.VBox):
                 raise ValueError(
                     "there are no completions to judge in this run: generate some, or call set_rows()"
                 )
+            pairs = pairs_within_groups(self.sample) if self.mode.value == "pairwise" else None
+            if pairs is not None and pairs.height == 0:
+                raise ValueError("pairwise needs two answers to the same prompt (rows sharing a parent_id)")
             backend, store = self.session.backend, self.session.store
         except Exception as err:
             self._fail(f"cannot start: {err}")
@@ -212,6 +227,10 @@ class JudgePanel(W.VBox):
         sample = self.sample
 
         def work(report: Any, cancel: Any) -> pl.DataFrame:
+            if pairs is not None:  # both orders of each pair
+                return run_pairwise_judge(
+                    backend, store, pairs, rubric, config, on_progress=report, cancel=cancel
+                )
             return run_absolute_judge(
                 backend, store, sample, rubric, config, on_progress=report, cancel=cancel
             )
@@ -270,13 +289,17 @@ class JudgePanel(W.VBox):
             return
         names = version_labels(judgments) if judgments.height else {}
         self.chart.chart = self._chart_spec(score_histogram(judgments, self.rubric.scale), names)
-        self.parse_table.value = self._parse_html(parse_counts(judgments), names)
+        everything = judgments_in(self.session.store)
+        all_names = version_labels(everything) if everything.height else {}
+        self.parse_table.value = self._parse_html(parse_counts(everything), all_names) + self._flip_html(
+            everything, all_names
+        )
         self.labeler.show(self.sample, judgments, self.rubric.scale)
         self._update_preview()
         self._update_agreement()
 
     def _update_agreement(self) -> None:
-        judgments = self.judgments()
+        judgments = judgments_in(self.session.store)  # absolute and pairwise: bias covers both
         if judgments.height == 0:
             self.agreement.value = "<i>No judgments yet.</i>"
             return
@@ -317,6 +340,24 @@ class JudgePanel(W.VBox):
             "<tr><th>version</th><th>judged</th><th>parsed</th><th>parse failures</th><th>truncated</th></tr>"
         )
         return f"<table class='wb-judge-parse'>{head}{rows}</table>"
+
+    @staticmethod
+    def _flip_html(judgments: pl.DataFrame, names: dict[str, str]) -> str:
+        if judgments.filter(pl.col("judge_kind") == "pairwise").height == 0:
+            return ""
+
+        def fmt(x: float | None) -> str:
+            return "n/a" if x is None or x != x else f"{x:.2f}"
+
+        rows = "".join(
+            f"<tr><td>{html.escape(names.get(r['rubric_version'], r['rubric_version']))}</td><td>{r['pairs']}</td>"
+            f"<td>{r['both_parsed']}</td><td>{r['flips']}</td><td>{fmt(r['flip_rate'])}</td>"
+            f"<td>{fmt(r['first_position_rate'])}</td><td>{r['ties']}</td></tr>"
+            for r in flip_rates(judgments).iter_rows(named=True)
+        )
+        head = ("<tr><th>version</th><th>pairs</th><th>both orders parsed</th><th>flips</th><th>flip rate</th>"
+                "<th>first-position rate</th><th>ties</th></tr>")  # fmt: skip
+        return f"<h4>Pairwise position bias</h4><table class='wb-judge-flips'>{head}{rows}</table>"
 
     @staticmethod
     def _chart_spec(hist: pl.DataFrame, names: dict[str, str]) -> alt.Chart:

@@ -104,3 +104,20 @@ def test_pairwise_resume_and_single_order(store, rubric, pairs):
     assert one.height == 3 and set(one["order"]) == {"AB"}
     assert pair_outcomes(one)["winner"].to_list() == ["a1", "a2", "a3"]
     assert json.loads(one["params"][0])["grammar"] is not None
+
+
+def test_pairs_within_groups_pairs_two_answers_per_prompt():
+    from workbench.judge import pairs_within_groups
+
+    rows = pl.DataFrame(
+        {
+            "id": ["c1", "c2", "c3", "c4", "c5"],
+            "parent_id": ["p1", "p1", "p1", "p2", "p3"],
+            "instruction": ["Q1", "Q1", "Q1", "Q2", "Q3"],
+            "text": ["a", "b", "c", "d", "e"],
+        }
+    )
+    pairs = pairs_within_groups(rows)
+    assert pairs.select("a_id", "b_id", "instruction").rows() == [("c1", "c2", "Q1")]
+    with pytest.raises(ValueError, match="parent_id"):
+        pairs_within_groups(rows.drop("parent_id"))

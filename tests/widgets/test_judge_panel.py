@@ -166,3 +166,25 @@ def test_set_rows_judges_a_given_frame(session):
     panel.run()
     panel.job.wait(20)
     assert set(panel.judgments()["parent_id"]) == {"x1", "x2"}
+
+
+def pair_judge(req: GenerationRequest) -> str:
+    return " The first.\nWinner: A"
+
+
+def test_pairwise_mode_judges_both_orders_and_shows_flip_rate(tmp_path):
+    s = Session(FakeBackend(responder=pair_judge), runs_root=tmp_path, run="pairs")
+    rows = _completions(6)
+    for r in rows[3:6]:  # give prompts p0-p2 a second answer each
+        r["parent_id"] = rows[int(r["parent_id"][1]) - 3]["parent_id"]
+        r["instruction"] = "shared"
+    s.store.append(rows)
+    panel = JudgePanel(s, sample_size=2)
+    panel.mode.value = "pairwise"
+    panel.run_button.click()
+    panel.job.wait(20)
+    assert panel.job.state == "done", panel.job.error_text
+    pairwise = s.store.rows().filter(pl.col("judge_kind") == "pairwise")
+    assert pairwise.height == 4 and sorted(pairwise["order"].to_list()) == ["AB", "AB", "BA", "BA"]
+    assert "Pairwise position bias" in panel.parse_table.value and "<td>1.00</td>" in panel.parse_table.value
+    assert "flip_rate" in panel.agreement.value

@@ -24,7 +24,15 @@ from .calibration import (
 from .config import JudgeConfig
 from .distribution import ScoreStats, ValueDistribution, score_stats, value_distribution
 from .grammar import score_grammar, verdict_grammar
-from .pairwise import flip_rates, make_pairs, pair_id, pair_outcomes, plan_pairwise, run_pairwise_judge
+from .pairwise import (
+    flip_rates,
+    make_pairs,
+    pair_id,
+    pair_outcomes,
+    pairs_within_groups,
+    plan_pairwise,
+    run_pairwise_judge,
+)
 from .parsing import Parsed, parse_counts, parse_failures, parse_score, parse_verdict
 from .preferences import aggregate_aspects, best_of_n, build_dpo_pairs, scored_completions
 from .rubric import (
@@ -69,6 +77,7 @@ __all__ = [
     "make_pairs",
     "pair_id",
     "pair_outcomes",
+    "pairs_within_groups",
     "parse_counts",
     "parse_failures",
     "parse_score",

@@ -46,7 +46,7 @@ def make_pairs(
         missing = {"id", on, answer_column} - set(df.columns)
         if missing:
             raise ValueError(f"{name} frame lacks columns {sorted(missing)} (has {df.columns})")
-    extra_l = [c for c in keep if c in left.columns]
+    extra_l = [c for c in keep if c in left.columns and c != on]
     sel_l = [
         pl.col(on),
         pl.col("id").alias("a_id"),
@@ -280,3 +280,16 @@ def flip_rates(judgments: pl.DataFrame) -> pl.DataFrame:
         )
         .drop("parsed")
     )
+
+
+def pairs_within_groups(
+    rows: pl.DataFrame, *, group_column: str = "parent_id", answer_column: str = "text"
+) -> pl.DataFrame:
+    """Pair the first two answers of every group (e.g. two completions of one prompt), in run order,
+    as `make_pairs` does: pair_id, instruction/prompt/input, a_id, a_text, b_id, b_text."""
+    if group_column not in rows.columns:
+        raise ValueError(f"rows have no {group_column!r} column to pair answers by (columns: {rows.columns})")
+    ranked = rows.with_columns(pl.int_range(pl.len()).over(group_column).alias("_k"))
+    keep = tuple(c for c in ("instruction", "prompt", "input") if c in rows.columns)
+    left, right = ranked.filter(pl.col("_k") == 0), ranked.filter(pl.col("_k") == 1)
+    return make_pairs(left, right, on=group_column, answer_column=answer_column, keep=keep)

@@ -206,3 +206,13 @@ def test_ties_break_on_expected_score_and_margins_can_use_it():
     assert build_dpo_pairs(judgments, comps, min_margin=1.0).height == 0  # equal verdicts: no pair
     by_expected = build_dpo_pairs(judgments, comps, min_margin=0.5, score="expected_score")
     assert by_expected["chosen_id"].to_list() == ["c2"] and by_expected["margin"][0] == pytest.approx(0.6)
+
+
+def test_judgments_read_straight_from_the_run_work_without_logprob_columns(store, rubric, completions):
+    """A backend without logprobs writes no distribution columns; frames read from the run still work."""
+    run_absolute_judge(FakeBackend(responder=length_judge), store, completions, rubric)
+    raw = store.rows().filter(pl.col("stage") == "judgment")
+    assert "expected_score" not in raw.columns
+    assert build_dpo_pairs(raw, completions, min_margin=1.0)["chosen_id"].to_list() == ["c2"]
+    assert best_of_n(raw, completions, n=1).height == 3
+    assert bias_report(raw, n_boot=20).height >= 1

@@ -25,6 +25,7 @@ from .distribution import score_stats, value_distribution
 from .grammar import score_grammar
 from .parsing import parse_score
 from .rubric import Rubric, record_rubric
+from .runner import with_judgment_schema
 
 
 def absolute_params(rubric: Rubric, config: JudgeConfig) -> SamplingParams:
@@ -168,6 +169,7 @@ def run_absolute_judge(
 
 def score_distributions(judgments: pl.DataFrame) -> pl.DataFrame:
     """Long frame (id, rubric, rubric_version, score, probability) from the JSON distributions."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     schema = {
         "id": pl.Utf8,
         "rubric": pl.Utf8,

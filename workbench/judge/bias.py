@@ -16,6 +16,7 @@ import polars as pl
 
 from .calibration import AGREEMENT_SCHEMA, Estimate, bootstrap, spearman
 from .pairwise import flip_rates
+from .runner import with_judgment_schema
 
 
 def _mean_gap(x: np.ndarray, y: np.ndarray) -> float:
@@ -38,6 +39,7 @@ def bias_report(judgments: pl.DataFrame, *, n_boot: int = 1000, seed: int = 0) -
     """One row per (rubric version, metric): value, bootstrap 95% CI, n. Metrics (when applicable):
     length_spearman, self_score_gap (absolute); longer_preferred_rate, self_win_rate, flip_rate,
     first_position_rate (pairwise; the last two without CI)."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     records: list[dict[str, Any]] = []
     parsed = judgments.filter(pl.col("parse_ok"))
     absolute = parsed.filter(pl.col("judge_kind") == "absolute")

@@ -24,6 +24,7 @@ import polars as pl
 
 from ..runs import RunStore
 from .pairwise import pair_outcomes
+from .runner import with_judgment_schema
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 AGREEMENT_SCHEMA = {
@@ -169,6 +170,7 @@ def score_agreement(
 ) -> pl.DataFrame:
     """Agreement of absolute judgments (parsed rows) with human scores keyed by judged row id:
     one row per (rubric version, metric) with value, 95% CI and n."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     human = _labels(labels, kind)
     absolute = judgments.filter((pl.col("judge_kind") == "absolute") & pl.col("parse_ok"))
     records: list[dict[str, Any]] = []
@@ -206,6 +208,7 @@ def preference_agreement(
     """Agreement of pairwise judgments with human preferences ('A' = the pair's a, 'B', 'tie') keyed
     by pair_id. A pair whose two orders disagree (a position flip) counts as the judge saying 'tie';
     pairs with an unparsed verdict are left out (see `parse_counts`)."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     human = _labels(labels, kind)
     outcomes = pair_outcomes(judgments)
     records: list[dict[str, Any]] = []
@@ -248,6 +251,7 @@ def compare_versions(
     seed: int = 0,
 ) -> VersionComparison:
     """Which rows changed score between two absolute rubric versions, and how agreement moved."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     cols = ["parent_id", "score", "expected_score"]
     absolute = judgments.filter(pl.col("judge_kind") == "absolute")
     versions = set(absolute["rubric_version"].to_list())

@@ -23,6 +23,7 @@ from .distribution import value_distribution
 from .grammar import verdict_grammar
 from .parsing import parse_verdict
 from .rubric import Rubric, record_rubric
+from .runner import with_judgment_schema
 
 PAIR_COLUMNS = ("a_id", "a_text", "b_id", "b_text")
 
@@ -193,6 +194,7 @@ def pair_outcomes(judgments: pl.DataFrame) -> pl.DataFrame:
     both say tie, and null when they disagree (a position flip) or a verdict failed to parse.
     `p_a_wins` averages, over the orders, the probability that the pair's answer a wins.
     """
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     pw = judgments.filter(pl.col("judge_kind") == "pairwise")
     recs = []
     for (name, version, pid), grp in pw.group_by(
@@ -258,6 +260,7 @@ def _p_a_wins(row: dict[str, Any] | None, a_id: str | None) -> float | None:
 def flip_rates(judgments: pl.DataFrame) -> pl.DataFrame:
     """Per rubric version: pairs, pairs with both orders parsed, flips, flip_rate, first-position rate
     (share of parsed verdicts that chose whatever was shown first), ties and parse failures."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     outcomes = pair_outcomes(judgments)
     pw = judgments.filter(pl.col("judge_kind") == "pairwise")
     verdicts = pw.group_by(["rubric", "rubric_version"], maintain_order=True).agg(

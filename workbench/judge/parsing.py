@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .runner import with_judgment_schema
+
 # Last match wins: a judge may quote the format ("Score: n") before giving its own.
 _SCORE_PATTERNS = (
     re.compile(r"(?:score|rating)\s*[:=]\s*\**\s*(-?\d+)", re.IGNORECASE),
@@ -97,6 +99,7 @@ def _why_empty(finish_reason: str | None) -> str:
 
 def parse_counts(judgments: pl.DataFrame) -> pl.DataFrame:
     """Parse successes and failures per rubric version: n, parsed, failed, truncated, failure_rate."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     if judgments.height == 0:
         return pl.DataFrame(
             schema={
@@ -129,6 +132,7 @@ def parse_counts(judgments: pl.DataFrame) -> pl.DataFrame:
 
 def parse_failures(judgments: pl.DataFrame) -> pl.DataFrame:
     """The failed rows with their raw output and the reason, for inspection."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     cols = [
         c for c in ("id", "rubric", "rubric_version", "parent_id", "reason", "text") if c in judgments.columns
     ]

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from .pairwise import pair_outcomes
+from .runner import with_judgment_schema
 
 DPO_SCHEMA = {
     "prompt_id": pl.Utf8,
@@ -57,6 +58,7 @@ def aggregate_aspects(
 ) -> pl.DataFrame:
     """One row per judged completion (`id`): a column per rubric (aspect) and `overall`, the weighted
     mean of the aspects that parsed (`n_aspects` says how many). One version per rubric name."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     absolute = judgments.filter((pl.col("judge_kind") == "absolute") & pl.col("parse_ok"))
     versions = absolute.group_by("rubric").agg(pl.col("rubric_version").n_unique().alias("n"))
     clash = versions.filter(pl.col("n") > 1)["rubric"].to_list()
@@ -92,6 +94,7 @@ def scored_completions(
     weights: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
     """Completions with their `score` (one rubric) or aspect-aggregated `overall` (several rubrics)."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     _check_completions(completions, group_column)
     absolute = judgments.filter(pl.col("judge_kind") == "absolute")
     names = absolute["rubric"].unique().to_list()
@@ -133,6 +136,7 @@ def build_dpo_pairs(
     kept when the score difference >= `min_margin`. From pairwise judgments only: consistent winners,
     kept when |2p - 1| >= `min_pref_margin`.
     """
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     if judgments.filter(pl.col("judge_kind") == "absolute").height == 0:
         return _pairs_from_pairwise(judgments, completions, min_pref_margin, group_column, prompt_column)
     scored = scored_completions(
@@ -230,6 +234,7 @@ def best_of_n(
 ) -> pl.DataFrame:
     """The `n` best-scored completions of each prompt (rank 1 = best), optionally only those
     scoring at least `min_score`: rejection sampling / best-of-n filtering for SFT data."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     scored = scored_completions(

@@ -6,6 +6,7 @@ import polars as pl
 
 from .absolute import score_distributions
 from .rubric import Rubric
+from .runner import with_judgment_schema
 
 
 def judgeable_rows(rows: pl.DataFrame, *, stage: str = "completion") -> pl.DataFrame:
@@ -30,6 +31,7 @@ def score_histogram(judgments: pl.DataFrame, scale: tuple[int, ...] | None = Non
     """Per rubric version and score: how many parsed judgments gave it (`count`, `share`) and the mean
     probability the judges put on it (`mean_probability`, from the logprob distributions). Every score
     of `scale` appears, with zeros, so versions line up in a chart."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     absolute = judgments.filter(pl.col("judge_kind") == "absolute")
     schema = {"rubric_version": pl.Utf8, "score": pl.Int64, "count": pl.UInt32, "share": pl.Float64,
               "mean_probability": pl.Float64}  # fmt: skip
@@ -61,6 +63,7 @@ def score_histogram(judgments: pl.DataFrame, scale: tuple[int, ...] | None = Non
 
 def version_labels(judgments: pl.DataFrame, rubrics: dict[str, Rubric] | None = None) -> dict[str, str]:
     """Readable names of the rubric versions present: 'name v1 (hash)' in order of first appearance."""
+    judgments = with_judgment_schema(judgments)  # rows straight from a run may lack some columns
     out: dict[str, str] = {}
     counters: dict[str, int] = {}
     for name, version in judgments.select("rubric", "rubric_version").unique(maintain_order=True).iter_rows():

@@ -100,3 +100,55 @@ def test_pairwise_on_real_answers_runs_both_orders(llama_backend, store, shared_
     print(
         f"\npairwise on the default model: {rates}; text-davinci-003 won {wins_003} of 2 pairs (consistent verdicts only)"
     )
+
+
+def test_chat_models_get_messages_and_stay_on_the_scale(chat_model_path, tmp_path, shared_data):
+    """The default weights with Gemma's chat template: the judge sends chat messages, same grammar."""
+    from workbench.engine.llama import LlamaCppBackend
+    from workbench.runs import RunStore
+
+    backend = LlamaCppBackend(chat_model_path, n_parallel=2, n_ctx_per_seq=1024)
+    try:
+        assert backend.chat_template is not None
+        store = RunStore.create(tmp_path, "chat-judge")
+        rubric = Rubric(
+            name="chat", task_description="Rate the response.", levels={i: f"level {i}" for i in range(1, 6)}
+        )
+        out = run_absolute_judge(backend, store, _rows(shared_data, "text-davinci-003", 2), rubric, CFG)
+    finally:
+        backend.close()
+    assert out["judge_style"].to_list() == ["chat", "chat"]
+    assert not any(p.endswith("Feedback:") for p in out["prompt"])
+    assert out["parse_ok"].all() and set(out["score"].to_list()) <= {1, 2, 3, 4, 5}
+    assert all(abs(sum(json.loads(d).values()) - 1) < 1e-4 for d in out["score_distribution"])
+
+
+@pytest.mark.server
+def test_http_server_judge_parses_or_counts_failures(tmp_path, shared_data):
+    """Over a real llama.cpp server: with the grammar every output parses; unconstrained, whatever does
+    not parse is kept with its raw output and counted, never scored."""
+    from tests.helpers_server import llama_server
+    from workbench.engine import load_backend
+    from workbench.runs import RunStore
+
+    rubric = Rubric(
+        name="http", task_description="Rate the response.", levels={i: f"level {i}" for i in range(1, 6)}
+    )
+    rows = _rows(shared_data, "davinci-self-instruct", 2)
+    # llama-cpp-python's server applies a grammar to the whole vocabulary at every step (slow on 2 cores):
+    # one short constrained row is enough to show the server honours it.
+    small = JudgeConfig(max_tokens=20, max_reasoning_chars=30)
+    with llama_server() as server:
+        backend = load_backend(server.url, max_concurrency=2)
+        store = RunStore.create(tmp_path, "http-judge")
+        constrained = run_absolute_judge(backend, store, rows.head(1), rubric, small)
+        free = run_absolute_judge(backend, store, rows, rubric, small.model_copy(update={"constrained": False}))
+        backend.close()
+    assert constrained["parse_ok"].all() and set(constrained["score"].to_list()) <= {1, 2, 3, 4, 5}
+    counts = parse_counts(free).to_dicts()[0]
+    assert counts["parsed"] + counts["failed"] == 2 and free.height == 2
+    failed = free.filter(~pl.col("parse_ok"))
+    assert failed["score"].null_count() == failed.height and all(r for r in failed["reason"])
+    print(
+        f"\nunconstrained judge over HTTP: {counts['failed']} of 2 outputs did not parse: {failed['reason'].to_list()}"
+    )

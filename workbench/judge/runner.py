@@ -155,7 +155,10 @@ def score_resolver(backend: Backend, gen: Generation, text_before: str) -> Resol
         others = [c for c in longer if c != prefix]
         if not others:
             return {prefix: 1.0}
-        scores = backend.score([context + prefix] * len(others), [c[len(prefix) :] for c in others])
+        try:
+            scores = backend.score([context + prefix] * len(others), [c[len(prefix) :] for c in others])
+        except Exception:  # e.g. an HTTP server without prompt logprobs: fall back (marked approx)
+            return {}
         probs = {c: math.exp(sum(s.logprobs)) for c, s in zip(others, scores, strict=True)}
         if prefix in longer:
             # What is left ends the number at the prefix itself (the grammar allows nothing else).

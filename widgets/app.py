@@ -23,13 +23,13 @@ from widgets.export_panel import ExportPanel
 from widgets.inspector import InspectorPanel
 from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
 from workbench.completions import CompletionConfig, run_completions
-from workbench.engine import Backend, EngineError, Progress, load_backend
+from workbench.engine import Backend, EngineError, Progress, default_model_path, load_backend
 from workbench.jobs import Job
 from workbench.recipe import CompletionsStep, JudgeStep, Recipe, SelfInstructStep, Step
 from workbench.runner import step_inputs
 from workbench.session import Session
 
-__all__ = ["TAB_TITLES", "AnswersPanel", "Workbench"]
+__all__ = ["TAB_TITLES", "AnswersPanel", "Workbench", "spec_of"]
 
 TAB_TITLES = ("Seeds", "Generate", "Inspect", "Judge", "Diversity", "Export")
 MODEL_HELP = (
@@ -165,11 +165,11 @@ class Workbench(W.VBox):
         preload: bool = True,
     ) -> None:
         self.session = session or Session(model, runs_root=runs_root, run=run)
-        self.model_spec = self.session.model_spec  # the spec as typed; a Backend's name otherwise
+        s = self.session
+        self.model_spec = spec_of(s.backend) if s.model_loaded else s.model_spec  # what a recipe can reload
         self.errors: list[str] = []
         self.tokens_per_s: float | None = None
         self.load_job: Job | None = None
-        s = self.session
         s.store  # noqa: B018 - create (or reopen) the run now, so every panel reads the same folder
 
         self.seeds = SeedsPanel(s)
@@ -362,6 +362,18 @@ class Workbench(W.VBox):
             children[TAB_TITLES.index("Judge")] = panel
             self.tabs.children = children
             panel.progress_label.observe(lambda _c: self._on_job_progress(panel), names="value")
+
+
+def spec_of(backend: Backend) -> str:
+    """The model spec that loads `backend` again: "default", a GGUF path, an endpoint URL, or its name."""
+    path = getattr(getattr(backend, "model", None), "path", None)
+    if isinstance(path, Path):
+        try:
+            return "default" if path.resolve() == default_model_path().resolve() else str(path)
+        except Exception:  # the default model package is missing: the path still identifies the model
+            return str(path)
+    url = getattr(backend, "base_url", None)
+    return f"{url}/v1" if isinstance(url, str) else backend.name
 
 
 def _prefill(panel: W.Widget, knobs: Mapping[str, Any]) -> None:

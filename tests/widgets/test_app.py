@@ -13,7 +13,7 @@ import pytest
 
 from tests.selfinstruct.test_pipeline import scripted  # self-instruct candidates incl. filter bait
 from widgets import Workbench
-from widgets.app import TAB_TITLES
+from widgets.app import TAB_TITLES, spec_of
 from workbench.engine import FakeBackend, GenerationRequest
 from workbench.export import load_export
 from workbench.recipe import load_recipe
@@ -196,6 +196,7 @@ def test_real_model_loaded_from_the_picker_generates(tmp_path):
     app.load_button.click()
     assert app.load_job.wait(120).state == "done", app.load_job.error_text
     assert app.model_spec == "default" and app.session.backend.name != "fake"
+    assert spec_of(app.session.backend) == "default"  # what a saved recipe records
     assert "loaded default" in app.status.value
     g = app.generate
     g.num_instructions.value, g.rounds.value, g.prompts_per_round.value, g.max_tokens.value = 2, 1, 3, 32

@@ -119,6 +119,8 @@ function render({ model, el: host }) {
     ties.checked = d.allow_ties !== false;
     for (const input of [name, task, criteria, reference]) input.addEventListener("input", schedule);
     ties.addEventListener("change", push);
+    const inline = field("Pairwise ties allowed", ties);
+    inline.classList.add("wb-re-inline");
     form.append(
       field("Name", name),
       field("Task", task),
@@ -127,7 +129,7 @@ function render({ model, el: host }) {
       levels,
       add,
       field("Reference answer", reference),
-      field("Pairwise ties allowed", ties)
+      inline
     );
     lastSent = JSON.stringify(d);
   }

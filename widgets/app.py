@@ -193,10 +193,11 @@ class Workbench(W.VBox):
         self.load_button.add_class("wb-model-load")
         self.status = W.HTML()
         self.status.add_class("wb-status")
+        self.status.add_class("wb-app-status")  # the inspector view uses wb-status inside its cards too
         self.error_box = W.HTML()
         self.error_box.add_class("wb-error")
         self.error_box.add_class("wb-app-error")
-        self.dismiss_button = W.Button(description="dismiss", icon="times", layout=W.Layout(width="90px"))
+        self.dismiss_button = W.Button(description="dismiss", icon="times", layout=W.Layout(width="110px"))
         self.error_row = W.HBox([self.error_box, self.dismiss_button], layout=W.Layout(display="none"))
         self.tabs = W.Tab(children=[
             self.seeds, W.VBox([self.generate, self.answers]), self.inspector, self.judge, self.diversity,
@@ -253,7 +254,7 @@ class Workbench(W.VBox):
             else:
                 message = f"Model: could not load {shown!r} ({type(err).__name__}: {err}). {MODEL_HELP}"
             if spec is not None:
-                message += f" The workbench keeps using {self.model_spec!r}."
+                message = message.rstrip(". ") + f". The workbench keeps using {self.model_spec!r}."
             self._report(message)
             self._update_status()
             return

@@ -16,7 +16,7 @@ import numpy as np
 from .errors import NoChatTemplateError
 from .params import GenerationRequest
 from .protocol import ProgressCallback, ResultCallback
-from .results import Generation, Progress, TokenScores
+from .results import FinishReason, Generation, Progress, TokenScores
 
 _WORDS = ["write", "explain", "list", "describe", "summarize", "classify", "translate", "compare", "give", "create", "suggest", "a", "an", "the", "short", "poem", "story", "email", "recipe", "plan", "three", "five", "reasons", "ways", "steps", "about", "for", "of", "how", "why", "what", "which", "people", "water", "cities", "music", "history", "science", "health", "money", "travel", "code"]
 
@@ -90,7 +90,7 @@ class FakeBackend:
                 text = self._responder(req)
             else:
                 text = fake_text(prompt, req.params.seed, min(self._words, req.params.max_tokens))
-            finish = "length" if len(text.split()) >= req.params.max_tokens else "stop"
+            finish: FinishReason = "length" if len(text.split()) >= req.params.max_tokens else "stop"
             for s in req.params.stop:
                 cut = text.find(s)
                 if cut >= 0:

@@ -20,7 +20,7 @@ import numpy as np
 from .errors import BackendUnavailableError
 from .params import GenerationRequest
 from .protocol import ProgressCallback, ResultCallback
-from .results import Generation, Progress, TokenLogprob, TokenScores
+from .results import FinishReason, Generation, Progress, TokenLogprob, TokenScores
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
@@ -137,7 +137,7 @@ class OpenAIHTTPBackend:
         choice = (data.get("choices") or [{}])[0]
         text = choice.get("message", {}).get("content") if "message" in choice else choice.get("text")
         usage = data.get("usage") or {}
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        finish: FinishReason = "length" if choice.get("finish_reason") == "length" else "stop"
         return Generation(
             key=req.key,
             text=text or "",

@@ -165,7 +165,7 @@ class LlamaCppBackend:
         rows, results = self._prepare(requests)
         total = len(requests)
         t0 = time.perf_counter()
-        state = {"tokens": 0, "last": 0.0}
+        state: dict[str, float] = {"tokens": 0, "last": 0.0}
 
         def finish(i: int, gen: Generation) -> None:
             results[i] = gen
@@ -181,7 +181,7 @@ class LlamaCppBackend:
             if on_progress is not None and (force or now - state["last"] >= _PROGRESS_EVERY_S):
                 state["last"] = now
                 n_err = sum(1 for g in results.values() if g.finish_reason == "error")
-                on_progress(Progress(len(results), total, state["tokens"], now - t0, n_err))
+                on_progress(Progress(len(results), total, int(state["tokens"]), now - t0, n_err))
 
         with self._lock:
             queue = deque(rows)
@@ -384,7 +384,7 @@ class LlamaCppBackend:
                 toks = [self.model.tokenize(t, add_bos=True)[:max_len] or [max(self.model.bos_id, 0)] for t in texts]
                 i = 0
                 while i < len(toks):
-                    n, members = 0, []
+                    n, members = 0, list[tuple[int, int]]()
                     while i < len(toks) and len(members) < n_seq and n + len(toks[i]) <= max_len * 2:
                         seq = len(members)
                         for pos, t in enumerate(toks[i]):

@@ -65,12 +65,6 @@ def test_sft_export_to_each_target_loads_back(session, target):
     assert "Wrote 8 sft rows" in panel.result.value and session.errors == []
 
 
-@pytest.mark.xfail(
-    reason="core bug (workbench/judge/preferences.py): DPO pairs need an expected_score column, which judgments "
-    "from a backend without logprobs (FakeBackend, some HTTP servers) do not have",
-    raises=AssertionError,
-    strict=False,
-)
 def test_dpo_export_pairs_the_best_and_worst_judged_answers(session):
     panel = ExportPanel(session)
     panel.format.value = "dpo"

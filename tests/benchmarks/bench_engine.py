@@ -4,12 +4,16 @@ Workload (the foundation issue's): 64 self-instruct style prompts, 128 new token
 top-p 0.95, 2 threads. Also grammar-constrained generation vs unconstrained on our engine.
 Prints tokens/s of each, the ratios, and peak memory (RSS). Run: `make bench` or
 `python tests/benchmarks/bench_engine.py [--prompts 64] [--tokens 128] [--parallel 64]`.
+Baseline and engine each run in a fresh subprocess, so neither inherits the other's memory or threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
+import sys
 import time
 
 from workbench.engine import GenerationRequest, SamplingParams, default_model_path
@@ -51,8 +55,20 @@ def run_baseline(path: str, texts: list[str], tokens: int, threads: int) -> tupl
     return n / dt, n
 
 
-def run_engine(backend: LlamaCppBackend, texts: list[str], params: SamplingParams) -> tuple[float, int]:
+def run_engine(
+    backend: LlamaCppBackend, texts: list[str], params: SamplingParams, resamples: list[int] | None = None
+) -> tuple[float, int]:
     reqs = [GenerationRequest(prompt=p, params=params.with_seed(i)) for i, p in enumerate(texts)]
+    if resamples is not None:  # count grammar rejections by wrapping the sampler's resample path
+        from workbench.engine import llama_sampling
+
+        orig_free = llama_sampling.SequenceSampler.free
+
+        def free(self: llama_sampling.SequenceSampler) -> None:
+            resamples.append(self.grammar_resamples)
+            orig_free(self)
+
+        llama_sampling.SequenceSampler.free = free  # type: ignore[method-assign]
     t0 = time.perf_counter()
     gens = backend.generate(reqs)
     dt = time.perf_counter() - t0
@@ -63,10 +79,27 @@ def run_engine(backend: LlamaCppBackend, texts: list[str], params: SamplingParam
     return n / dt, n
 
 
-# A judge-style grammar: free reasoning on one line, then a bounded score. Most tokens pass the
-# check after sampling; newlines inside the reasoning are rejected and resampled.
-GRAMMAR = r"""root ::= " " [^\n]+ "\nScore: " [1-5]
+# The same amount of work under a grammar: one line of free text that cannot end before max_tokens
+# (so every row decodes all its tokens, as in the unconstrained run). Every sampled token is checked;
+# the newlines the base model likes are rejected and resampled under the full grammar mask.
+GRAMMAR = r"""root ::= [^\n]{2000}
 """
+
+
+def measure(args: argparse.Namespace) -> dict[str, float]:
+    path = str(default_model_path())
+    texts = prompts(args.prompts)
+    if args.only == "baseline":
+        tps, n = run_baseline(path, texts, args.tokens, args.threads)
+        return {"tps": tps, "tokens": n, "rss": peak_rss_mb()}
+    backend = LlamaCppBackend(path, n_parallel=args.parallel, n_ctx_per_seq=512, n_threads=args.threads)
+    # The baseline's create_completion defaults are top-k 40, min-p 0.05, repeat penalty 1.0: match them.
+    params = SamplingParams(temperature=0.9, top_p=0.95, top_k=40, min_p=0.05, max_tokens=args.tokens)
+    tps, n = run_engine(backend, texts, params)
+    resamples: list[int] = []
+    g_tps, g_n = run_engine(backend, texts, params.model_copy(update={"grammar": GRAMMAR}), resamples)
+    backend.close()
+    return {"tps": tps, "tokens": n, "rss": peak_rss_mb(), "g_tps": g_tps, "g_tokens": g_n, "resamples": sum(resamples)}
 
 
 def main() -> None:
@@ -76,26 +109,32 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--only", choices=["baseline", "engine"], help=argparse.SUPPRESS)
     args = ap.parse_args()
-    path = str(default_model_path())
-    texts = prompts(args.prompts)
-    print(f"model {path}\nworkload: {args.prompts} prompts x {args.tokens} new tokens, T=0.9 top-p=0.95, "
-          f"{args.threads} threads")
-    if not args.skip_baseline:
-        base_tps, base_n = run_baseline(path, texts, args.tokens, args.threads)
-        print(f"baseline  Llama.create_completion loop: {base_tps:7.1f} tok/s ({base_n} tokens)  peak RSS {peak_rss_mb():.0f} MB")
-    backend = LlamaCppBackend(path, n_parallel=args.parallel, n_ctx_per_seq=512, n_threads=args.threads)
-    # min_p and top_k off: the same sampling as the baseline's (create_completion's defaults add top-k 40,
-    # min-p 0.05 and repeat penalty 1.0; we match them explicitly).
-    params = SamplingParams(temperature=0.9, top_p=0.95, top_k=40, min_p=0.05, max_tokens=args.tokens)
-    eng_tps, eng_n = run_engine(backend, texts, params)
-    print(f"engine    batched, {args.parallel} sequences:    {eng_tps:7.1f} tok/s ({eng_n} tokens)  peak RSS {peak_rss_mb():.0f} MB")
-    if not args.skip_baseline:
-        print(f"ratio engine / baseline: {eng_tps / base_tps:.2f}x")
-    g_tps, g_n = run_engine(backend, texts, params.model_copy(update={"grammar": GRAMMAR}))
-    print(f"engine    grammar-constrained:        {g_tps:7.1f} tok/s ({g_n} tokens)")
-    print(f"ratio grammar / unconstrained: {g_tps / eng_tps:.2f}x")
-    backend.close()
+    if args.only:
+        print(json.dumps(measure(args)))
+        return
+    print(f"model {default_model_path()}\nworkload: {args.prompts} prompts x {args.tokens} new tokens, "
+          f"T=0.9 top-p=0.95, {args.threads} threads; each side in its own fresh process, one after the other")
+
+    def side(name: str) -> dict[str, float]:
+        cmd = [sys.executable, __file__, "--only", name, "--prompts", str(args.prompts), "--tokens",
+               str(args.tokens), "--parallel", str(args.parallel), "--threads", str(args.threads)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    base = None if args.skip_baseline else side("baseline")
+    if base:
+        print(f"baseline  Llama.create_completion loop: {base['tps']:7.1f} tok/s ({base['tokens']:.0f} tokens)  "
+              f"peak RSS {base['rss']:.0f} MB")
+    eng = side("engine")
+    print(f"engine    batched, {args.parallel} sequences:    {eng['tps']:7.1f} tok/s ({eng['tokens']:.0f} tokens)  "
+          f"peak RSS {eng['rss']:.0f} MB")
+    if base:
+        print(f"ratio engine / baseline: {eng['tps'] / base['tps']:.2f}x")
+    print(f"engine    grammar-constrained:        {eng['g_tps']:7.1f} tok/s ({eng['g_tokens']:.0f} tokens, "
+          f"{eng['resamples']:.0f} rejected tokens resampled under the full mask)")
+    print(f"ratio grammar / unconstrained: {eng['g_tps'] / eng['tps']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -209,3 +209,34 @@ def test_embeddings_are_normalised_and_meaningful(llama_backend):
 
 def test_count_tokens(llama_backend):
     assert llama_backend.count_tokens("hello world") == 2
+
+
+def test_shared_prompt_prefixes_are_copied_not_recomputed(default_model_path):
+    """Rows sharing a long prompt prefix copy the first row's KV cells; the numbers must match what
+    the row computes on its own (n_parallel=1 never shares) up to batch rounding, which moves a
+    log-probability by a few hundredths here; a misplaced or missing cell would move it far more."""
+    header = "Below are tasks and their answers.\n\nTask 1: Give three synonyms for 'happy'.\nAnswer: glad, joyful.\n\n"
+    prompts = [header + f"Task 2: Write about {t}.\nAnswer:" for t in ("rain", "tea", "maps")]
+    reqs_ = [GenerationRequest(prompt=p, params=SamplingParams(max_tokens=4, temperature=0.0, logprobs=1)) for p in prompts]
+    shared = LlamaCppBackend(default_model_path, n_parallel=4, n_ctx_per_seq=256)
+    solo = LlamaCppBackend(default_model_path, n_parallel=1, n_ctx_per_seq=256)
+    try:
+        copies = []
+        orig = shared._take_shared_prefix
+
+        def spy(slot):
+            before = slot.donor
+            orig(slot)
+            if before is not None and slot.donor is None and slot.fed > 0:
+                copies.append(slot.fed)
+
+        shared._take_shared_prefix = spy
+        a = shared.generate(reqs_)
+        b = solo.generate(reqs_)
+        assert len(copies) == 2 and all(n >= 16 for n in copies)  # rows 2 and 3 copied the header
+        for x, y in zip(a, b, strict=True):
+            assert x.logprobs[0].logprob == pytest.approx(y.logprobs[0].logprob, abs=0.1)
+            assert x.text[:1] == y.text[:1]
+    finally:
+        shared.close()
+        solo.close()

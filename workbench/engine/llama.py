@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from .protocol import ProgressCallback, ResultCallback
 from .results import Generation, Progress, TokenLogprob, TokenScores
 
 _PROGRESS_EVERY_S = 0.25
+# A new row whose prompt starts with at least this many tokens of a row being decoded copies that
+# row's KV cells instead of computing them again (few-shot prompts share long headers).
+_MIN_SHARED_PREFIX = 16
 
 
 @dataclass
@@ -52,6 +56,9 @@ class _Slot:
     decoder: codecs.IncrementalDecoder | None = None
     logprobs: list[TokenLogprob] | None = None
     started: float = 0.0
+    donor: _Slot | None = None  # the slot whose prompt prefix this row will copy
+    donor_row: _Row | None = None
+    shared: int = 0  # prompt tokens to copy from the donor
 
 
 class LlamaCppBackend:
@@ -81,6 +88,7 @@ class LlamaCppBackend:
         self._lock = threading.Lock()
         self._sha: str | None = None
         self._batch = lc.llama_batch_init(n_batch, 0, 1)
+        self._sampler_pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="workbench-sample")
         self._b_token = np.ctypeslib.as_array(self._batch.token, shape=(n_batch,))
         self._b_pos = np.ctypeslib.as_array(self._batch.pos, shape=(n_batch,))
         self._b_logits = np.ctypeslib.as_array(self._batch.logits, shape=(n_batch,))
@@ -192,7 +200,7 @@ class LlamaCppBackend:
                         break
                     for slot in slots:
                         if slot.row is None and queue:
-                            self._start(slot, queue.popleft())
+                            self._start(slot, queue.popleft(), slots)
                     state["tokens"] += self._step(slots, finish)
                     report()
             finally:
@@ -205,9 +213,17 @@ class LlamaCppBackend:
         report(force=True)
         return [results[i] for i in range(total)]
 
-    def _start(self, slot: _Slot, row: _Row) -> None:
+    def _start(self, slot: _Slot, row: _Row, slots: list[_Slot]) -> None:
         lc.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
         slot.row, slot.fed, slot.pos, slot.next_token = row, 0, 0, None
+        slot.donor, slot.donor_row, slot.shared = None, None, 0
+        best = _MIN_SHARED_PREFIX - 1
+        for other in slots:  # the longest shared prompt prefix among rows in flight
+            if other is slot or other.row is None or other.donor is not None:
+                continue
+            n = _common_prefix(row.tokens, other.row.tokens, len(row.tokens) - 1)
+            if n > best:
+                best, slot.donor, slot.donor_row, slot.shared = n, other, other.row, n
         slot.sampler = SequenceSampler(self.model, row.request.params, row.gbnf)
         slot.out_tokens, slot.text = [], ""
         slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -217,7 +233,7 @@ class LlamaCppBackend:
     def _release(self, slot: _Slot) -> None:
         if slot.sampler is not None:
             slot.sampler.free()
-        slot.row, slot.sampler = None, None
+        slot.row, slot.sampler, slot.donor, slot.donor_row = None, None, None, None
         lc.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
 
     def _result(self, slot: _Slot, reason: str, error: str | None = None) -> Generation:
@@ -240,8 +256,27 @@ class LlamaCppBackend:
         self._batch.seq_id[n][0] = seq
         self._b_logits[n] = 1 if logits else 0
 
+    def _take_shared_prefix(self, slot: _Slot) -> None:
+        """Copy the donor's KV cells once it has decoded the shared prefix (or give up if it left)."""
+        donor = slot.donor
+        assert donor is not None
+        if donor.row is not slot.donor_row:  # the donor finished first: compute the prompt ourselves
+            slot.donor, slot.donor_row = None, None
+            return
+        if donor.fed < slot.shared:
+            return
+        # Streams are separate buffers: llama.cpp copies the donor's whole stream (at the start of
+        # the next decode), then the cells past the shared prefix are dropped.
+        lc.llama_memory_seq_cp(self.memory, donor.seq, slot.seq, -1, -1)
+        lc.llama_memory_seq_rm(self.memory, slot.seq, slot.shared, -1)
+        slot.fed = slot.pos = slot.shared
+        slot.donor, slot.donor_row = None, None
+
     def _step(self, slots: list[_Slot], finish) -> int:
         """One llama_decode over every active row; returns how many tokens were generated."""
+        for slot in slots:
+            if slot.row is not None and slot.donor is not None:
+                self._take_shared_prefix(slot)
         n = 0
         outputs: list[tuple[_Slot, int]] = []
         for slot in slots:  # rows already generating: one token each
@@ -252,7 +287,7 @@ class LlamaCppBackend:
                 slot.next_token = None
                 n += 1
         for slot in slots:  # then prompt chunks, as many as fit in this batch
-            if slot.row is None or slot.fed >= len(slot.row.tokens) or n >= self.n_batch:
+            if slot.row is None or slot.donor is not None or slot.fed >= len(slot.row.tokens) or n >= self.n_batch:
                 continue
             take = min(len(slot.row.tokens) - slot.fed, self.n_batch - n)
             for k in range(take):
@@ -274,19 +309,31 @@ class LlamaCppBackend:
                     finish(slot.row.index, self._result(slot, "error", f"llama_decode failed ({ret}): {detail}"))
                     self._release(slot)
             return 0
-        generated = 0
-        for slot, idx in outputs:
-            generated += 1
-            self._after_token(slot, idx, finish)
-        return generated
+        # Sampling reads the logits and runs each row's native chain; ctypes releases the GIL, so the
+        # rows are sampled on all cores while llama.cpp is idle between steps. The first logits read
+        # after a decode reorders llama.cpp's output buffer (a write), so it happens here, once.
+        if outputs:
+            lc.llama_get_logits_ith(self.ctx, outputs[0][1])
+        sampled = self._sampler_pool.map(self._sample_safely, outputs) if len(outputs) > 8 else map(
+            self._sample_safely, outputs
+        )
+        for (slot, idx), token in zip(outputs, list(sampled), strict=True):
+            self._after_token(slot, idx, token, finish)
+        return len(outputs)
 
-    def _after_token(self, slot: _Slot, idx: int, finish) -> None:
+    def _sample_safely(self, output: tuple[_Slot, int]) -> int | EngineError:
+        slot, idx = output
+        assert slot.sampler is not None
+        try:
+            return slot.sampler.sample(self.ctx, idx)
+        except EngineError as exc:
+            return exc
+
+    def _after_token(self, slot: _Slot, idx: int, token: int | EngineError, finish) -> None:
         assert slot.row is not None and slot.sampler is not None and slot.decoder is not None
         params = slot.row.request.params
-        try:
-            token = slot.sampler.sample(self.ctx, idx)
-        except EngineError as exc:
-            finish(slot.row.index, self._result(slot, "error", str(exc)))
+        if isinstance(token, EngineError):
+            finish(slot.row.index, self._result(slot, "error", str(token)))
             self._release(slot)
             return
         if self.model.is_eog(token):
@@ -410,6 +457,7 @@ class LlamaCppBackend:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
+        self._sampler_pool.shutdown(wait=True)
         with self._lock:
             if getattr(self, "_batch", None) is not None:
                 lc.llama_batch_free(self._batch)
@@ -423,3 +471,11 @@ class LlamaCppBackend:
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend({self.name!r}, n_parallel={self.n_parallel}, n_ctx_seq={self.n_ctx_seq})"
+
+
+def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
+    n = min(len(a), len(b), limit)
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

@@ -21,9 +21,10 @@ import polars as pl
 from widgets.dashboard import DiversityPanel
 from widgets.export_panel import ExportPanel
 from widgets.inspector import InspectorPanel
+from widgets.job_controls import JobControlsMixin
 from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
 from workbench.completions import CompletionConfig, run_completions
-from workbench.engine import Backend, EngineError, Progress, default_model_path, load_backend
+from workbench.engine import Backend, EngineError, default_model_path, load_backend
 from workbench.jobs import Job
 from workbench.recipe import CompletionsStep, JudgeStep, Recipe, SelfInstructStep, Step
 from workbench.runner import step_inputs
@@ -42,7 +43,7 @@ def _note(message: str, color: str = "#555") -> str:
     return f"<span style='color:{color}'>{html.escape(message)}</span>"
 
 
-class AnswersPanel(W.VBox):
+class AnswersPanel(JobControlsMixin, W.VBox):
     """Answer the run's kept instructions with the session's model: the completions the judge grades
     and the SFT export trains on (`workbench.completions.run_completions`, resumable)."""
 
@@ -100,30 +101,9 @@ class AnswersPanel(W.VBox):
         def work(report: Any, cancel: Any) -> pl.DataFrame:
             return run_completions(backend, store, prompts, config, on_progress=report, cancel=cancel)
 
-        job = Job(work, name="answers")
-        job.on_progress.append(self._on_progress)
-        job.on_done.append(self._on_done)
-        self.job = job
-        self.run_button.disabled, self.stop_button.disabled = True, False
-        self.progress.value, self.progress_label.value = 0.0, "answering…"
-        return job.start()
+        return self._launch(Job(work, name="answers"), "answering…")
 
-    def stop(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.progress_label.value = "stopping…"
-
-    def _on_progress(self, p: Progress) -> None:
-        self.progress.value = p.rows_done / p.rows_total if p.rows_total else 0.0
-        self.progress_label.value = html.escape(p.describe())
-
-    def _on_done(self, job: Job) -> None:
-        self.run_button.disabled, self.stop_button.disabled = False, True
-        if job.state == "failed":
-            self._fail(f"run failed: {job.error_text}")
-        else:
-            described = f" · {job.progress.describe()}" if job.progress else ""
-            self.progress_label.value = html.escape(job.state + described)
+    def _after_done(self, job: Job) -> None:
         self.session.notify_rows_changed()
 
     def _fail(self, message: str) -> None:

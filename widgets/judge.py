@@ -16,8 +16,8 @@ import ipywidgets as W
 import polars as pl
 import traitlets as T
 
+from widgets.job_controls import JobControlsMixin
 from widgets.labeler import CalibrationLabeler
-from workbench.engine import Progress
 from workbench.jobs import Job
 from workbench.judge import (
     JudgeConfig,
@@ -87,8 +87,10 @@ def _error_html(message: str) -> str:
     return f"<div style='color:#b00020;white-space:pre-wrap'>{html.escape(message)}</div>"
 
 
-class JudgePanel(W.VBox):
+class JudgePanel(JobControlsMixin, W.VBox):
     """Rubric editor, Run/Stop over a sample, score distributions per version, labelling, agreement and bias."""
+
+    failure_prefix = "judge failed"
 
     def __init__(self, session: Session, rubric: Rubric | None = None, *, sample_size: int = 8) -> None:
         self.session = session
@@ -235,33 +237,9 @@ class JudgePanel(W.VBox):
                 backend, store, sample, rubric, config, on_progress=report, cancel=cancel
             )
 
-        job = Job(work, name="judge")
-        job.on_progress.append(self._on_progress)
-        job.on_done.append(self._on_done)
-        self.job = job
-        self.run_button.disabled, self.stop_button.disabled = True, False
-        self.progress.value = 0.0
-        self.progress_label.value = "judging…"
-        return job.start()
+        return self._launch(Job(work, name="judge"), "judging…")
 
-    def stop(self) -> None:
-        """Stop the judge; finished judgments stay in the run, a re-run resumes."""
-        if self.job is not None:
-            self.job.cancel()
-            self.progress_label.value = "stopping…"
-
-    def _on_progress(self, p: Progress) -> None:
-        self.progress.value = p.rows_done / p.rows_total if p.rows_total else 0.0
-        self.progress_label.value = html.escape(p.describe())
-
-    def _on_done(self, job: Job) -> None:
-        self.run_button.disabled, self.stop_button.disabled = False, True
-        if job.state == "failed":
-            self._fail(f"judge failed: {job.error_text}")
-        else:
-            self.progress_label.value = html.escape(
-                job.state + (f" · {job.progress.describe()}" if job.progress else "")
-            )
+    def _after_done(self, job: Job) -> None:
         self.refresh()
         self.session.notify_rows_changed()
 

@@ -17,6 +17,7 @@ import altair as alt
 import ipywidgets as widgets
 import polars as pl
 
+from widgets.job_controls import JobControlsMixin
 from workbench.engine import Progress, SamplingParams
 from workbench.jobs import Job
 from workbench.seeds import SEED_SCHEMA, default_seeds, load_seeds
@@ -177,7 +178,7 @@ class SeedsPanel(widgets.VBox):
         self.example_input.value, self.example_output.value = first["input"], first["output"]
 
 
-class SelfInstructPanel(widgets.VBox):
+class SelfInstructPanel(JobControlsMixin, widgets.VBox):
     """Knobs, Run/Stop, progress, a threshold slider that re-filters instantly, a live candidates table
     and charts of acceptance per round and of nearest-neighbour similarity."""
 
@@ -291,34 +292,13 @@ class SelfInstructPanel(widgets.VBox):
         def work(report: Any, cancel: Any) -> pl.DataFrame:
             return run_self_instruct(backend, store, config, seeds=seeds, on_progress=report, cancel=cancel)
 
-        job = Job(work, name="self-instruct")
-        job.on_progress.append(self._on_progress)
-        job.on_done.append(self._on_done)
-        self.job = job
-        self.run_button.disabled, self.stop_button.disabled = True, False
-        self.progress_label.value = "starting…"
-        return job.start()
+        return self._launch(Job(work, name="self-instruct"), "starting…")
 
-    def stop(self) -> None:
-        """Ask the run to stop; rows already decided stay in the run."""
-        if self.job is not None:
-            self.job.cancel()
-            self.progress_label.value = "stopping…"
-
-    def _on_progress(self, p: Progress) -> None:
-        self.progress.value = p.rows_done / p.rows_total if p.rows_total else 0.0
-        self.progress_label.value = html.escape(p.describe())
+    def _after_progress(self, p: Progress) -> None:
         if time.monotonic() - self._last_refresh > 1.0:  # live table, at most once a second
             self.refresh()
 
-    def _on_done(self, job: Job) -> None:
-        self.run_button.disabled, self.stop_button.disabled = False, True
-        if job.state == "failed":
-            self._fail(f"run failed: {job.error_text}")
-        else:
-            self.progress_label.value = html.escape(
-                f"{job.state}" + (f" · {job.progress.describe()}" if job.progress else "")
-            )
+    def _after_done(self, job: Job) -> None:
         self.refresh()
         self.session.notify_rows_changed()
 

@@ -30,19 +30,7 @@ from .runner import with_judgment_schema
 
 def absolute_params(rubric: Rubric, config: JudgeConfig) -> SamplingParams:
     """Sampling parameters of an absolute judgment (grammar and logprobs included)."""
-    grammar = (
-        score_grammar(rubric.scale, max_reasoning_chars=config.max_reasoning_chars)
-        if config.constrained
-        else None
-    )
-    fields: dict[str, Any] = {
-        "temperature": config.temperature,
-        "max_tokens": config.max_tokens,
-        "seed": config.seed,
-        "logprobs": config.top_logprobs or None,
-        "grammar": grammar,
-    }
-    return SamplingParams(**fields)
+    return config.sampling_params(score_grammar(rubric.scale, max_reasoning_chars=config.max_reasoning_chars))
 
 
 def plan_absolute(

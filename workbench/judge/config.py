@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from workbench.engine import SamplingParams
+
 
 class JudgeConfig(BaseModel):
     """Settings of one judge run. The defaults suit the small default base model on a laptop CPU."""
@@ -53,3 +55,13 @@ class JudgeConfig(BaseModel):
                 f"lower it to about {3 * max(self.max_tokens - 6, 1)} or raise max_tokens"
             )
         return self
+
+    def sampling_params(self, grammar: str | None) -> SamplingParams:
+        """The judge's sampling parameters around `grammar` (None when unconstrained)."""
+        return SamplingParams(
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+            logprobs=self.top_logprobs or None,
+            grammar=grammar if self.constrained else None,
+        )

@@ -67,19 +67,7 @@ def make_pairs(
 
 
 def pairwise_params(rubric: Rubric, config: JudgeConfig) -> SamplingParams:
-    grammar = (
-        verdict_grammar(rubric.allow_ties, max_reasoning_chars=config.max_reasoning_chars)
-        if config.constrained
-        else None
-    )
-    fields: dict[str, Any] = {
-        "temperature": config.temperature,
-        "max_tokens": config.max_tokens,
-        "seed": config.seed,
-        "logprobs": config.top_logprobs or None,
-        "grammar": grammar,
-    }
-    return SamplingParams(**fields)
+    return config.sampling_params(verdict_grammar(rubric.allow_ties, max_reasoning_chars=config.max_reasoning_chars))
 
 
 def plan_pairwise(

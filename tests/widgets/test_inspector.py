@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -217,47 +218,70 @@ def test_keyboard_in_a_real_browser_stays_inside_the_view():
         .read_text()
         .replace("export default { render };", "window.renderInspector = render;")
     )
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.set_content("<html><body><div id='host'></div></body></html>")
-        page.add_script_tag(content=FAKE_MODEL % json.dumps(state))
-        page.add_script_tag(content=js)
-        # keep the cleanup function: Playwright would call a function that evaluate() returns
-        page.evaluate(
-            "window.cleanup = window.renderInspector({model: window.model, el: document.getElementById('host')}); 1"
-        )
-        assert page.locator(".wb-inspector .wb-card").count() == 3
-        assert page.locator(".wb-card b", has_text="not bold").count() == 0  # model text is never HTML
-        page.locator(".wb-inspector").focus()
-        page.keyboard.press("j")
-        assert page.evaluate("window.state.cursor") == 1
-        page.keyboard.press("ArrowDown")
-        page.keyboard.press("j")  # past the last card: next page
-        assert page.evaluate("[window.state.page, window.state.cursor]") == [1, 0]
-        page.keyboard.press("k")  # before the first card: previous page, its last card
-        assert page.evaluate("[window.state.page, window.state.cursor]") == [0, 2]
-        page.keyboard.press("ArrowRight")
-        page.keyboard.press("f")
-        assert page.evaluate("window.sent") == [
-            {"type": "action", "name": "flag", "card": "p2", "item": "c1"}
-        ]
-        page.keyboard.press("a")  # JupyterLab's "insert cell above" must not see it
-        page.keyboard.press("g")
-        page.keyboard.type("4")
-        page.keyboard.press("Enter")
-        assert page.evaluate("window.sent[1]") == {"type": "jump", "number": 4}
-        assert page.evaluate("window.leaked") == []
-        page.keyboard.press("Control+s")  # modifier shortcuts still reach JupyterLab
-        assert page.evaluate("window.leaked") == ["Control", "s"]
-        page.locator(".wb-card").nth(0).locator(".wb-flag").nth(0).click()
-        assert page.evaluate("window.sent[2]") == {
-            "type": "action",
-            "name": "flag",
-            "card": "p0",
-            "item": "c0",
-        }
-        assert errors == []
-        browser.close()
+    def in_browser() -> None:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.set_content("<html><body><div id='host'></div></body></html>")
+            page.add_script_tag(content=FAKE_MODEL % json.dumps(state))
+            page.add_script_tag(content=js)
+            # keep the cleanup function: Playwright would call a function that evaluate() returns
+            page.evaluate(
+                "window.cleanup = window.renderInspector({model: window.model, el: document.getElementById('host')}); 1"
+            )
+            assert page.locator(".wb-inspector .wb-card").count() == 3
+            assert page.locator(".wb-card b", has_text="not bold").count() == 0  # model text is never HTML
+            page.locator(".wb-inspector").focus()
+            page.keyboard.press("j")
+            assert page.evaluate("window.state.cursor") == 1
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("j")  # past the last card: next page
+            assert page.evaluate("[window.state.page, window.state.cursor]") == [1, 0]
+            page.keyboard.press("k")  # before the first card: previous page, its last card
+            assert page.evaluate("[window.state.page, window.state.cursor]") == [0, 2]
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("f")
+            assert page.evaluate("window.sent") == [
+                {"type": "action", "name": "flag", "card": "p2", "item": "c1"}
+            ]
+            page.keyboard.press("a")  # JupyterLab's "insert cell above" must not see it
+            page.keyboard.press("g")
+            page.keyboard.type("4")
+            page.keyboard.press("Enter")
+            assert page.evaluate("window.sent[1]") == {"type": "jump", "number": 4}
+            assert page.evaluate("window.leaked") == []
+            page.keyboard.press("Control+s")  # modifier shortcuts still reach JupyterLab
+            assert page.evaluate("window.leaked") == ["Control", "s"]
+            page.locator(".wb-card").nth(0).locator(".wb-flag").nth(0).click()
+            assert page.evaluate("window.sent[2]") == {
+                "type": "action",
+                "name": "flag",
+                "card": "p0",
+                "item": "c0",
+            }
+            assert errors == []
+            browser.close()
+
+    # Playwright's sync API refuses to start where an asyncio loop is marked running (executing the
+    # notebooks with nbclient leaves one in the main thread); a fresh thread has none.
+    run_in_fresh_thread(in_browser)
+
+
+def run_in_fresh_thread(fn, timeout_s: float = 300.0) -> None:
+    """Run `fn` in a new thread and re-raise what it raised."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, name="playwright-sync")
+    worker.start()
+    worker.join(timeout_s)
+    assert not worker.is_alive(), f"browser check did not finish within {timeout_s}s"
+    if failure:
+        raise failure[0]

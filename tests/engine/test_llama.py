@@ -93,8 +93,11 @@ def test_json_schema_output_parses(llama_backend):
 
 
 def test_bad_grammar_is_a_clear_error_and_the_backend_still_works(llama_backend):
-    with pytest.raises(GrammarError, match="does not compile"):
+    with pytest.raises(GrammarError, match="does not compile") as err:
         llama_backend.generate(reqs(1, grammar="root ::= undefined_rule"))
+    assert "undefined_rule" in str(err.value)  # llama.cpp's own parse message is passed on
+    with pytest.raises(GrammarError, match="does not compile"):
+        llama_backend.generate(reqs(1, grammar='root ::= root "a"'))  # left recursion
     with pytest.raises(GrammarError, match="empty"):
         llama_backend.generate(reqs(1, grammar="   "))
     assert llama_backend.generate(reqs(1))[0].ok

@@ -24,12 +24,17 @@ _VERBOSE = os.environ.get("WORKBENCH_LLAMA_VERBOSE") == "1"
 _backend_ready = False
 
 
+_LOG_COUNT = 0
+
+
 @lc.llama_log_callback
 def _log_callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
     # llama.cpp logs a lot to stderr; keep it for error messages instead of flooding the notebook.
+    global _LOG_COUNT
     line = text.decode("utf-8", errors="replace")
     with _LOG_LOCK:
         _LOG_LINES.append(line)
+        _LOG_COUNT += 1
     if _VERBOSE:
         os.write(2, text)
 
@@ -39,6 +44,19 @@ def recent_log(n: int = 12) -> str:
     with _LOG_LOCK:
         lines = [ln.strip() for ln in list(_LOG_LINES)[-n:] if ln.strip()]
     return "\n".join(lines)
+
+
+def log_mark() -> int:
+    """A position in llama.cpp's log, to read only what one call logged (`log_since`)."""
+    with _LOG_LOCK:
+        return _LOG_COUNT
+
+
+def log_since(mark: int) -> str:
+    with _LOG_LOCK:
+        n = min(_LOG_COUNT - mark, len(_LOG_LINES))
+        lines = list(_LOG_LINES)[len(_LOG_LINES) - n :] if n > 0 else []
+    return "\n".join(ln.strip() for ln in lines if ln.strip())
 
 
 def _ensure_backend() -> None:

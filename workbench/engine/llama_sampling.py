@@ -8,14 +8,18 @@ vocabulary of every step is what makes llama-cpp-python's high-level grammar pat
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
+import os
+import tempfile
+from collections.abc import Iterator
 
 import llama_cpp as lc
 import numpy as np
 
 from .errors import GrammarError
-from .llama_model import LlamaModel, recent_log
+from .llama_model import LlamaModel, log_mark, log_since
 from .params import SamplingParams
 from .results import TokenLogprob
 
@@ -37,13 +41,33 @@ def grammar_text(params: SamplingParams) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _c_stderr_captured() -> Iterator[list[str]]:
+    """Capture what C code writes to file descriptor 2 (llama.cpp's grammar parser reports its
+    errors with fprintf(stderr), not through the log callback)."""
+    lines: list[str] = []
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
+
+
 def compile_grammar(model: LlamaModel, gbnf: str) -> lc.llama_sampler_p:
     """A grammar sampler, or GrammarError with llama.cpp's parse message."""
     if not gbnf.strip():
         raise GrammarError("the grammar is empty; give GBNF rules with a `root` rule")
-    smpl = lc.llama_sampler_init_grammar(model.vocab, gbnf.encode("utf-8"), b"root")
+    mark = log_mark()
+    with _c_stderr_captured() as parser_output:
+        smpl = lc.llama_sampler_init_grammar(model.vocab, gbnf.encode("utf-8"), b"root")
     if not smpl:
-        detail = recent_log(6)
+        said = [ln for ln in parser_output if ln.strip()] + [log_since(mark)]
+        detail = "\n".join(ln for ln in said if ln)[-1500:]
         raise GrammarError(f"the grammar does not compile (it needs a `root` rule and valid GBNF):\n{detail}")
     return smpl
 

@@ -47,3 +47,13 @@ def test_full_copy_passes(default_model_path, tmp_path):
     p = tmp_path / "copy.gguf"
     shutil.copyfile(default_model_path, p)
     assert read_gguf_header(p).n_tensors > 0
+
+
+def test_auto_parallel_sizes_the_kv_cache(default_model_path):
+    from workbench.engine.llama import auto_parallel
+
+    assert auto_parallel(read_gguf_header(default_model_path).metadata, 1024) == 32  # tiny model: the cap
+    llama7b = {"general.architecture": "llama", "llama.block_count": 32, "llama.attention.head_count": 32,
+               "llama.attention.head_count_kv": 8, "llama.embedding_length": 4096}
+    assert auto_parallel(llama7b, 1024) == 16  # 128 KiB of KV per token: 2 GiB holds 16 x 1024 tokens
+    assert auto_parallel(llama7b, 32768) == 1

@@ -68,7 +68,7 @@ class LlamaCppBackend:
         self,
         path: str | os.PathLike[str],
         *,
-        n_parallel: int = 32,
+        n_parallel: int | None = None,
         n_ctx_per_seq: int = 1024,
         n_batch: int = 512,
         n_threads: int | None = None,
@@ -76,6 +76,8 @@ class LlamaCppBackend:
         if n_batch < 32:
             raise ValueError(f"n_batch must be at least 32, got {n_batch}")
         self.model = LlamaModel(path)
+        if n_parallel is None:
+            n_parallel = auto_parallel(self.model.info.metadata, n_ctx_per_seq)
         self.n_parallel = n_parallel
         self.n_batch = n_batch
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
@@ -471,6 +473,29 @@ class LlamaCppBackend:
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend({self.name!r}, n_parallel={self.n_parallel}, n_ctx_seq={self.n_ctx_seq})"
+
+
+_KV_BUDGET_BYTES = 2 << 30
+
+
+def auto_parallel(meta: dict, n_ctx_per_seq: int, *, budget: int = _KV_BUDGET_BYTES, cap: int = 32) -> int:
+    """How many sequences to decode together: up to `cap`, as many as keep the f16 KV cache within
+    `budget` (a 270M model gets 32; a 7B model with 1024 tokens per sequence about 16)."""
+    arch = str(meta.get("general.architecture", ""))
+
+    def num(key: str, default: float) -> float:
+        v = meta.get(f"{arch}.{key}", default)
+        if isinstance(v, list):  # per-layer values
+            v = max(v) if v else default
+        return float(v) if isinstance(v, (int, float)) else default
+
+    n_layer = num("block_count", 32)
+    n_head = num("attention.head_count", 32)
+    n_head_kv = num("attention.head_count_kv", n_head)
+    head_dim = num("attention.key_length", num("embedding_length", 4096) / max(n_head, 1))
+    v_dim = num("attention.value_length", head_dim)
+    per_token = n_layer * n_head_kv * (head_dim + v_dim) * 2
+    return int(max(1, min(cap, budget // max(per_token * n_ctx_per_seq, 1))))
 
 
 def _common_prefix(a: list[int], b: list[int], limit: int) -> int:

@@ -17,7 +17,7 @@ import polars as pl
 import traitlets as T
 
 from widgets.job_controls import JobControlsMixin
-from widgets.labeler import CalibrationLabeler
+from widgets.labeler import CalibrationLabeler, PairwiseLabeler
 from workbench.jobs import Job
 from workbench.judge import (
     JudgeConfig,
@@ -29,6 +29,7 @@ from workbench.judge import (
     likert_rubric,
     pairs_within_groups,
     parse_counts,
+    preference_agreement,
     run_absolute_judge,
     run_pairwise_judge,
     sample_rows,
@@ -118,6 +119,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
         alt.JupyterChart.enable_offline(True)
         self.chart = alt.JupyterChart(self._chart_spec(pl.DataFrame(), {}))
         self.labeler = CalibrationLabeler(lambda: self.session.store)
+        self.pair_labeler = PairwiseLabeler(lambda: self.session.store)
         self.agreement = W.HTML()
         self.refresh_button = W.Button(description="refresh", icon="refresh", layout=W.Layout(width="100px"))
 
@@ -126,6 +128,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self.stop_button.on_click(lambda _b: self.stop())
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.labeler.on_change(self._update_agreement)
+        self.pair_labeler.on_change(self._update_agreement)
         session.subscribe(self._on_session)
 
         controls = W.VBox([
@@ -134,8 +137,8 @@ class JudgePanel(JobControlsMixin, W.VBox):
             W.HBox([self.run_button, self.stop_button, self.progress, self.progress_label, self.refresh_button]),
             self.error,
         ])  # fmt: skip
-        tabs = W.Tab([W.VBox([self.chart, self.parse_table]), self.labeler, self.agreement])
-        for i, title in enumerate(("Scores", "Label", "Agreement & bias")):
+        tabs = W.Tab([W.VBox([self.chart, self.parse_table]), self.labeler, self.pair_labeler, self.agreement])
+        for i, title in enumerate(("Scores", "Label", "Label pairs", "Agreement & bias")):
             tabs.set_title(i, title)
         super().__init__([W.HTML("<h3>Judge lab</h3>"), self.editor, controls, tabs])
         self.add_class("wb-judge")
@@ -273,8 +276,15 @@ class JudgePanel(JobControlsMixin, W.VBox):
             everything, all_names
         )
         self.labeler.show(self.sample, judgments, self.rubric.scale)
+        self.pair_labeler.show(self._sample_pairs())
         self._update_preview()
         self._update_agreement()
+
+    def _sample_pairs(self) -> pl.DataFrame:
+        """The sample's answers paired by prompt (what pairwise judging and pair labels use)."""
+        if self.sample.height == 0 or "parent_id" not in self.sample.columns:
+            return pl.DataFrame()
+        return pairs_within_groups(self.sample)
 
     def _update_agreement(self) -> None:
         judgments = judgments_in(self.session.store)  # absolute and pairwise: bias covers both
@@ -289,6 +299,10 @@ class JudgePanel(JobControlsMixin, W.VBox):
             parts.append("<h4>Agreement with your labels</h4>" + self._metric_html(agr, names))
         else:
             parts.append("<i>Label some rows (Label tab) to measure agreement.</i>")
+        prefs = self.session.store.label_values("human_pref")
+        if prefs and judgments.filter(pl.col("judge_kind") == "pairwise").height:
+            agr = preference_agreement(judgments, prefs, n_boot=500)
+            parts.append("<h4>Pairwise agreement with your preferences</h4>" + self._metric_html(agr, names))
         parts.append("<h4>Bias</h4>" + self._metric_html(bias_report(judgments, n_boot=500), names))
         self.agreement.value = "".join(parts)
 

@@ -17,9 +17,16 @@ import polars as pl
 from widgets.inspector import InspectorView
 from workbench.runs import RunStore
 
-__all__ = ["CalibrationLabeler", "label_actions"]
+__all__ = ["PREF_ACTIONS", "CalibrationLabeler", "PairwiseLabeler", "label_actions"]
 
 LABEL_KIND = "human_score"
+PREF_KIND = "human_pref"
+# Card-wide actions: which answer of the pair a person prefers (keys 1, 2 and 0 for a tie).
+PREF_ACTIONS = [
+    {"name": "pref:A", "label": "A better", "key": "1", "class": "wb-label", "scope": "card"},
+    {"name": "pref:B", "label": "B better", "key": "2", "class": "wb-label", "scope": "card"},
+    {"name": "pref:tie", "label": "tie", "key": "0", "class": "wb-label", "scope": "card"},
+]
 
 
 def _key(score: int, scale: tuple[int, ...]) -> str | None:
@@ -124,3 +131,82 @@ class CalibrationLabeler(W.VBox):
             + " score · j/k move · n/p page (click the cards first)"
         )
         self.view.message = "" if cards else "Nothing to label yet: run the judge on a sample first."
+
+
+class PairwiseLabeler(W.VBox):
+    """Label pairs of answers with a human preference (A, B or tie), keyboard first.
+
+    One card per pair (`pair_id`, instruction, `a_id`/`a_text`, `b_id`/`b_text`, as made by
+    `workbench.judge.make_pairs`), the two answers side by side. Keys 1 / 2 / 0 save `human_pref`
+    for the focused pair in the run, keyed by pair_id (what `preference_agreement` reads); pressing
+    the same key again clears it.
+    """
+
+    def __init__(self, store: Callable[[], RunStore], *, page_size: int = 10) -> None:
+        self._store = store
+        self.view = InspectorView(page_size=page_size, actions=PREF_ACTIONS)
+        self.view.add_class("wb-judge-pair-labeler")
+        self.summary = W.HTML()
+        self.pairs = pl.DataFrame()
+        self._listeners: list[Callable[[], None]] = []
+        self.view.on_action(self._on_action)
+        self.view.observe(lambda _c: self._render(), names="page")
+        super().__init__([self.summary, self.view])
+
+    def on_change(self, fn: Callable[[], None]) -> None:
+        self._listeners.append(fn)
+
+    def show(self, pairs: pl.DataFrame) -> None:
+        missing = {"pair_id", "a_id", "a_text", "b_id", "b_text"} - set(pairs.columns)
+        if pairs.height and missing:
+            raise ValueError(f"pairs need columns {sorted(missing)} (build them with make_pairs)")
+        self.pairs = pairs
+        self.view.total = pairs.height
+        self.view.page_count = max(1, -(-pairs.height // self.view.page_size))
+        if self.view.page >= self.view.page_count:
+            self.view.page = 0
+        self._render()
+
+    @property
+    def labels(self) -> dict[str, Any]:
+        return self._store().label_values(PREF_KIND)
+
+    def set_preference(self, pair_id: str, preference: str | None) -> None:
+        """Save (or clear, with None) which answer of a pair a person prefers: 'A', 'B' or 'tie'."""
+        if preference not in (None, "A", "B", "tie"):
+            raise ValueError(f"preference must be 'A', 'B' or 'tie', got {preference!r}")
+        self._store().set_label(pair_id, PREF_KIND, preference)
+        self._render()
+        for fn in list(self._listeners):
+            fn()
+
+    def _on_action(self, name: str, card: str, _row_id: str | None) -> None:
+        if not name.startswith("pref:") or not card:
+            return
+        choice = name.split(":", 1)[1]
+        self.set_preference(card, None if self.labels.get(card) == choice else choice)
+
+    def _render(self) -> None:
+        labels = self.labels
+        start = self.view.page * self.view.page_size
+        cards = []
+        for i, rec in enumerate(self.pairs.slice(start, self.view.page_size).iter_rows(named=True)):
+            pid = str(rec["pair_id"])
+            prompt = str(rec.get("instruction") or rec.get("prompt") or "")
+            human = labels.get(pid)
+            items: list[dict[str, Any]] = [
+                {"id": str(rec[f"{side.lower()}_id"]), "title": f"answer {side}", "text": rec[f"{side.lower()}_text"] or "",
+                 "meta": [], "status": "kept", "active": []}
+                for side in ("A", "B")
+            ]  # fmt: skip
+            cards.append({"key": pid, "number": start + i + 1, "id": None, "title": prompt[:80].replace("\n", " "),
+                          "prompt": prompt, "meta": [["human", "—" if human is None else str(human)]],
+                          "lineage": [], "active": [] if human is None else [f"pref:{human}"], "items": items})  # fmt: skip
+        self.view.cards = cards
+        done = sum(1 for p in self.pairs["pair_id"].to_list() if p in labels) if self.pairs.height else 0
+        self.summary.value = (
+            f"<b>{done}</b> of {self.pairs.height} pairs labelled · keys: 1 = A better, 2 = B better, 0 = tie · "
+            "j/k move · n/p page (click the cards first)"
+        )
+        self.view.message = "" if cards else "No pairs yet: pick a sample with two answers per prompt."
+

@@ -188,3 +188,30 @@ def test_pairwise_mode_judges_both_orders_and_shows_flip_rate(tmp_path):
     assert pairwise.height == 4 and sorted(pairwise["order"].to_list()) == ["AB", "AB", "BA", "BA"]
     assert "Pairwise position bias" in panel.parse_table.value and "<td>1.00</td>" in panel.parse_table.value
     assert "flip_rate" in panel.agreement.value
+
+
+def test_pair_labels_by_keyboard_actions_feed_pairwise_agreement(tmp_path):
+    s = Session(FakeBackend(responder=pair_judge), runs_root=tmp_path, run="pair-labels")
+    rows = _completions(6)
+    for r in rows[3:6]:
+        r["parent_id"] = rows[int(r["parent_id"][1]) - 3]["parent_id"]
+        r["instruction"] = "shared"
+    s.store.append(rows)
+    panel = JudgePanel(s, sample_size=2)
+    panel.mode.value = "pairwise"
+    panel.run_button.click()
+    panel.job.wait(20)
+    assert panel.job.state == "done", panel.job.error_text
+    view = panel.pair_labeler.view
+    cards = view.cards
+    assert len(cards) == 2 and all(len(c["items"]) == 2 for c in cards)  # the two answers side by side
+    # Pressing "1" on a card (what the view sends) saves the preference in the run, keyed by pair_id.
+    view.handle_message({"type": "action", "name": "pref:A", "card": cards[0]["key"], "item": None})
+    view.handle_message({"type": "action", "name": "pref:tie", "card": cards[1]["key"], "item": None})
+    assert s.store.label_values("human_pref") == {cards[0]["key"]: "A", cards[1]["key"]: "tie"}
+    assert "Pairwise agreement with your preferences" in panel.agreement.value
+    # The same key again clears the label.
+    view.handle_message({"type": "action", "name": "pref:tie", "card": cards[1]["key"], "item": None})
+    assert cards[1]["key"] not in s.store.label_values("human_pref")
+    with pytest.raises(ValueError, match="'A', 'B' or 'tie'"):
+        panel.pair_labeler.set_preference(cards[0]["key"], "C")

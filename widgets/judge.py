@@ -137,7 +137,9 @@ class JudgePanel(JobControlsMixin, W.VBox):
             W.HBox([self.run_button, self.stop_button, self.progress, self.progress_label, self.refresh_button]),
             self.error,
         ])  # fmt: skip
-        tabs = W.Tab([W.VBox([self.chart, self.parse_table]), self.labeler, self.pair_labeler, self.agreement])
+        tabs = W.Tab(
+            [W.VBox([self.chart, self.parse_table]), self.labeler, self.pair_labeler, self.agreement]
+        )
         for i, title in enumerate(("Scores", "Label", "Label pairs", "Agreement & bias")):
             tabs.set_title(i, title)
         super().__init__([W.HTML("<h3>Judge lab</h3>"), self.editor, controls, tabs])

@@ -209,4 +209,3 @@ class PairwiseLabeler(W.VBox):
             "j/k move · n/p page (click the cards first)"
         )
         self.view.message = "" if cards else "No pairs yet: pick a sample with two answers per prompt."
-

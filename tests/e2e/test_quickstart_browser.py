@@ -88,6 +88,26 @@ def test_quickstart_app_in_jupyterlab(lab_server, browser, artifacts):
         assert page.locator(".wb-inspector-panel .wb-card").count() >= 1
         shot("03-inspector", ".wb-app")
 
+        # 3b. The inspector's keys stay inside it: j moves to the next card, f flags, and JupyterLab's
+        # own command-mode keys (a / b insert a cell, d d deletes one) never reach the notebook.
+        cells_before = page.locator(".jp-NotebookPanel .jp-Cell").count()
+        cards = page.locator(".wb-inspector-panel .wb-card")
+        cards.first.locator(".wb-title, .wb-prompt").first.click()
+        page.wait_for_selector(".wb-inspector-panel .wb-card.wb-selected", timeout=LONG)
+        for key in ("a", "b", "d", "d"):
+            page.keyboard.press(key)
+        if cards.count() > 1:
+            page.keyboard.press("j")
+            page.wait_for_function(
+                "() => document.querySelectorAll('.wb-inspector-panel .wb-card')[1]"
+                "?.classList.contains('wb-selected')",
+                timeout=LONG,
+            )
+        page.keyboard.press("f")
+        page.wait_for_selector(".wb-inspector-panel .wb-flag.wb-active", timeout=LONG)
+        assert page.locator(".jp-NotebookPanel .jp-Cell").count() == cells_before
+        shot("03b-inspector-keys", ".wb-app")
+
         # 4. Stop: a bigger run, stopped while it decodes; the Run button comes back and the rows stay.
         _tab(page, "Generate")
         for label, value in (("target", "60"), ("rounds cap", "30")):

@@ -45,17 +45,17 @@ def label_actions(scale: tuple[int, ...]) -> list[dict[str, Any]]:
     ]
 
 
-class CalibrationLabeler(W.VBox):
-    """Label judged rows with a human score, keyboard first."""
+class _CardLabeler(W.VBox):
+    """What both labellers share: an inspector card view, a summary line, one label kind saved in
+    the run, paging, and listeners told after every change."""
 
-    def __init__(self, store: Callable[[], RunStore], *, page_size: int = 10) -> None:
+    kind = ""
+
+    def __init__(self, store: Callable[[], RunStore], *, page_size: int, css_class: str, **view: Any) -> None:
         self._store = store
-        self.view = InspectorView(page_size=page_size)
-        self.view.add_class("wb-judge-labeler")
+        self.view = InspectorView(page_size=page_size, **view)
+        self.view.add_class(css_class)
         self.summary = W.HTML()
-        self.rows = pl.DataFrame()
-        self.judgments = pl.DataFrame()
-        self.scale: tuple[int, ...] = ()
         self._listeners: list[Callable[[], None]] = []
         self.view.on_action(self._on_action)
         self.view.observe(lambda _c: self._render(), names="page")
@@ -65,28 +65,52 @@ class CalibrationLabeler(W.VBox):
         """Call `fn()` after every label change."""
         self._listeners.append(fn)
 
-    def show(self, rows: pl.DataFrame, judgments: pl.DataFrame, scale: tuple[int, ...]) -> None:
-        """Label `rows` (id, instruction or prompt, text); `judgments` supply the judge's chips."""
-        self.rows, self.judgments, self.scale = rows, judgments, tuple(scale)
-        self.view.actions = label_actions(self.scale)
-        self.view.total = rows.height
-        self.view.page_count = max(1, -(-rows.height // self.view.page_size))
+    @property
+    def labels(self) -> dict[str, Any]:
+        return self._store().label_values(self.kind)
+
+    def _paginate(self, n: int) -> None:
+        self.view.total = n
+        self.view.page_count = max(1, -(-n // self.view.page_size))
         if self.view.page >= self.view.page_count:
             self.view.page = 0
         self._render()
 
-    @property
-    def labels(self) -> dict[str, Any]:
-        return self._store().label_values(LABEL_KIND)
+    def _save(self, key: str, value: Any) -> None:
+        self._store().set_label(key, self.kind, value)
+        self._render()
+        for fn in list(self._listeners):
+            fn()
+
+    def _on_action(self, name: str, card: str, row_id: str | None) -> None:
+        raise NotImplementedError
+
+    def _render(self) -> None:
+        raise NotImplementedError
+
+
+class CalibrationLabeler(_CardLabeler):
+    """Label judged rows with a human score, keyboard first."""
+
+    kind = LABEL_KIND
+
+    def __init__(self, store: Callable[[], RunStore], *, page_size: int = 10) -> None:
+        self.rows = pl.DataFrame()
+        self.judgments = pl.DataFrame()
+        self.scale: tuple[int, ...] = ()
+        super().__init__(store, page_size=page_size, css_class="wb-judge-labeler")
+
+    def show(self, rows: pl.DataFrame, judgments: pl.DataFrame, scale: tuple[int, ...]) -> None:
+        """Label `rows` (id, instruction or prompt, text); `judgments` supply the judge's chips."""
+        self.rows, self.judgments, self.scale = rows, judgments, tuple(scale)
+        self.view.actions = label_actions(self.scale)
+        self._paginate(rows.height)
 
     def set_label(self, row_id: str, score: int | None) -> None:
         """Save (or clear, with None) the human score of one row in the run."""
         if score is not None and score not in self.scale:
             raise ValueError(f"score {score} is not on this rubric's scale {self.scale}")
-        self._store().set_label(row_id, LABEL_KIND, score)
-        self._render()
-        for fn in list(self._listeners):
-            fn()
+        self._save(row_id, score)
 
     def _on_action(self, name: str, _card: str, row_id: str | None) -> None:
         if not name.startswith("score:") or not row_id:
@@ -133,7 +157,7 @@ class CalibrationLabeler(W.VBox):
         self.view.message = "" if cards else "Nothing to label yet: run the judge on a sample first."
 
 
-class PairwiseLabeler(W.VBox):
+class PairwiseLabeler(_CardLabeler):
     """Label pairs of answers with a human preference (A, B or tie), keyboard first.
 
     One card per pair (`pair_id`, instruction, `a_id`/`a_text`, `b_id`/`b_text`, as made by
@@ -142,43 +166,24 @@ class PairwiseLabeler(W.VBox):
     the same key again clears it.
     """
 
-    def __init__(self, store: Callable[[], RunStore], *, page_size: int = 10) -> None:
-        self._store = store
-        self.view = InspectorView(page_size=page_size, actions=PREF_ACTIONS)
-        self.view.add_class("wb-judge-pair-labeler")
-        self.summary = W.HTML()
-        self.pairs = pl.DataFrame()
-        self._listeners: list[Callable[[], None]] = []
-        self.view.on_action(self._on_action)
-        self.view.observe(lambda _c: self._render(), names="page")
-        super().__init__([self.summary, self.view])
+    kind = PREF_KIND
 
-    def on_change(self, fn: Callable[[], None]) -> None:
-        self._listeners.append(fn)
+    def __init__(self, store: Callable[[], RunStore], *, page_size: int = 10) -> None:
+        self.pairs = pl.DataFrame()
+        super().__init__(store, page_size=page_size, css_class="wb-judge-pair-labeler", actions=PREF_ACTIONS)
 
     def show(self, pairs: pl.DataFrame) -> None:
         missing = {"pair_id", "a_id", "a_text", "b_id", "b_text"} - set(pairs.columns)
         if pairs.height and missing:
             raise ValueError(f"pairs need columns {sorted(missing)} (build them with make_pairs)")
         self.pairs = pairs
-        self.view.total = pairs.height
-        self.view.page_count = max(1, -(-pairs.height // self.view.page_size))
-        if self.view.page >= self.view.page_count:
-            self.view.page = 0
-        self._render()
-
-    @property
-    def labels(self) -> dict[str, Any]:
-        return self._store().label_values(PREF_KIND)
+        self._paginate(pairs.height)
 
     def set_preference(self, pair_id: str, preference: str | None) -> None:
         """Save (or clear, with None) which answer of a pair a person prefers: 'A', 'B' or 'tie'."""
         if preference not in (None, "A", "B", "tie"):
             raise ValueError(f"preference must be 'A', 'B' or 'tie', got {preference!r}")
-        self._store().set_label(pair_id, PREF_KIND, preference)
-        self._render()
-        for fn in list(self._listeners):
-            fn()
+        self._save(pair_id, preference)
 
     def _on_action(self, name: str, card: str, _row_id: str | None) -> None:
         if not name.startswith("pref:") or not card:

@@ -172,13 +172,19 @@ def pair_judge(req: GenerationRequest) -> str:
     return " The first.\nWinner: A"
 
 
-def test_pairwise_mode_judges_both_orders_and_shows_flip_rate(tmp_path):
-    s = Session(FakeBackend(responder=pair_judge), runs_root=tmp_path, run="pairs")
+def _paired_session(tmp_path, run: str) -> Session:
+    """A run where prompts p0-p2 have two answers each (what pairwise judging pairs up)."""
+    s = Session(FakeBackend(responder=pair_judge), runs_root=tmp_path, run=run)
     rows = _completions(6)
-    for r in rows[3:6]:  # give prompts p0-p2 a second answer each
+    for r in rows[3:6]:
         r["parent_id"] = rows[int(r["parent_id"][1]) - 3]["parent_id"]
         r["instruction"] = "shared"
     s.store.append(rows)
+    return s
+
+
+def test_pairwise_mode_judges_both_orders_and_shows_flip_rate(tmp_path):
+    s = _paired_session(tmp_path, "pairs")
     panel = JudgePanel(s, sample_size=2)
     panel.mode.value = "pairwise"
     panel.run_button.click()
@@ -191,12 +197,7 @@ def test_pairwise_mode_judges_both_orders_and_shows_flip_rate(tmp_path):
 
 
 def test_pair_labels_by_keyboard_actions_feed_pairwise_agreement(tmp_path):
-    s = Session(FakeBackend(responder=pair_judge), runs_root=tmp_path, run="pair-labels")
-    rows = _completions(6)
-    for r in rows[3:6]:
-        r["parent_id"] = rows[int(r["parent_id"][1]) - 3]["parent_id"]
-        r["instruction"] = "shared"
-    s.store.append(rows)
+    s = _paired_session(tmp_path, "pair-labels")
     panel = JudgePanel(s, sample_size=2)
     panel.mode.value = "pairwise"
     panel.run_button.click()

@@ -23,7 +23,13 @@ from .chat import render_chat
 from .errors import EngineError
 from .gguf import file_sha256
 from .llama_model import LlamaModel, recent_log
-from .llama_sampling import SequenceSampler, compile_grammar, grammar_text, token_logprobs
+from .llama_sampling import (
+    SequenceSampler,
+    compile_grammar,
+    grammar_text,
+    logits_and_logsumexp,
+    token_logprobs,
+)
 from .params import GenerationRequest
 from .protocol import ProgressCallback, ResultCallback
 from .results import Generation, Progress, TokenLogprob, TokenScores
@@ -404,11 +410,8 @@ class LlamaCppBackend:
                     if ret != 0:
                         raise EngineError(f"llama_decode failed while scoring ({ret}): {recent_log(4)}")
                     for seq, idx, nxt in wanted:
-                        logits = np.ctypeslib.as_array(
-                            lc.llama_get_logits_ith(self.ctx, idx), shape=(self.model.n_vocab,)
-                        ).astype(np.float64)
-                        m = logits.max()
-                        lps[seq].append(float(logits[nxt] - m - np.log(np.exp(logits - m).sum())))
+                        logits, lse = logits_and_logsumexp(self.model, self.ctx, idx)
+                        lps[seq].append(float(logits[nxt] - lse))
                 for seq, (_, ctoks) in group:
                     pieces = [self.model.piece(t).decode("utf-8", "replace") for t in ctoks]
                     out[start + seq] = TokenScores(pieces, lps[seq])

@@ -9,11 +9,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import functools
 import os
 import threading
 from pathlib import Path
 
 import llama_cpp as lc
+import numpy as np
 
 from .errors import EngineError, ModelFileError
 from .gguf import GGUFInfo, read_gguf_header
@@ -124,6 +126,11 @@ class LlamaModel:
         if not special:
             self._pieces[token] = out
         return out
+
+    @functools.cached_property
+    def vocab_ids(self) -> np.ndarray:
+        """0..n_vocab-1 as int32 (the id column of a full candidate array)."""
+        return np.arange(self.n_vocab, dtype=np.int32)
 
     def detokenize(self, tokens: list[int]) -> str:
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")

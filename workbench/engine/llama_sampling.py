@@ -113,7 +113,7 @@ class SequenceSampler:
         if self._cand is None:
             self._cand = np.zeros(self.model.n_vocab, dtype=_TOKEN_DATA)
         cand = self._cand
-        cand["id"] = np.arange(self.model.n_vocab, dtype=np.int32)
+        cand["id"] = self.model.vocab_ids  # samplers reorder the buffer in place: reset the ids
         cand["logit"] = logits
         cand["p"] = 0.0
         return cand
@@ -166,12 +166,17 @@ class SequenceSampler:
             self.grammar = None
 
 
+def logits_and_logsumexp(model: LlamaModel, ctx: lc.llama_context_p, idx: int) -> tuple[np.ndarray, float]:
+    """The raw logits of batch output `idx` (float64) and their log-sum-exp: log p(t) = logits[t] - lse."""
+    logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, idx), shape=(model.n_vocab,)).astype(np.float64)
+    m = logits.max()
+    return logits, float(m + np.log(np.exp(logits - m).sum()))
+
+
 def token_logprobs(model: LlamaModel, ctx: lc.llama_context_p, idx: int, token: int, top_n: int) -> TokenLogprob:
     """Log-probability of `token` under the model's raw distribution (temperature 1, no truncation),
     with the `top_n` most likely alternatives: what a judge's score distribution is read from."""
-    logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, idx), shape=(model.n_vocab,)).astype(np.float64)
-    m = logits.max()
-    lse = m + np.log(np.exp(logits - m).sum())
+    logits, lse = logits_and_logsumexp(model, ctx, idx)
     top: list[tuple[str, float]] = []
     if top_n > 0:
         best = np.argpartition(logits, -top_n)[-top_n:]

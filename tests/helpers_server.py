@@ -71,7 +71,8 @@ def llama_server(
     startup_timeout_s: float = 120.0,
     extra_args: tuple[str, ...] = (),
 ) -> Iterator[LlamaServer]:
-    """Start `python -m llama_cpp.server` serving `model` (default: the default GGUF), wait until
+    """Start `python -m workbench.engine.serve` (llama_cpp.server with the CPU-safe buffer setting) serving
+    `model` (default: the default GGUF), wait until
     `/v1/models` answers, yield it, and stop it."""
     model_path = Path(model) if model is not None else _default_model()
     port = free_port()
@@ -79,7 +80,7 @@ def llama_server(
     cmd = [
         sys.executable,
         "-m",
-        "llama_cpp.server",
+        "workbench.engine.serve",
         "--model",
         str(model_path),
         "--model_alias",

@@ -42,9 +42,10 @@ def peak_rss_mb() -> float:
 
 
 def run_baseline(path: str, texts: list[str], tokens: int, threads: int) -> tuple[float, int]:
-    from llama_cpp import Llama
+    from workbench.engine.cpu_safety import safe_llama
 
-    llm = Llama(model_path=path, n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False, seed=0)
+    # The same CPU-safe buffer setting as the engine (the default one segfaults on AMX CPUs).
+    llm = safe_llama(path, n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False, seed=0)
     t0 = time.perf_counter()
     n = 0
     for i, p in enumerate(texts):

@@ -17,6 +17,7 @@ from pathlib import Path
 import llama_cpp as lc
 import numpy as np
 
+from .cpu_safety import BufferPolicy, PolicyVerdict, apply_policy, choose_policy
 from .errors import EngineError, ModelFileError
 from .gguf import GGUFInfo, read_gguf_header
 
@@ -70,14 +71,30 @@ def _ensure_backend() -> None:
 
 
 class LlamaModel:
-    """Model weights + vocabulary. Contexts are created per use (generation, embeddings)."""
+    """Model weights + vocabulary. Contexts are created per use (generation, embeddings).
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    `buffer_policy` (see `cpu_safety`): None asks `choose_policy`, which self-checks this CPU once and
+    never returns a setting known to crash it. `vocab_only=True` loads the vocabulary and chat template
+    without weights (tokenizing needs no compute, so it is safe in any process)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        buffer_policy: BufferPolicy | None = None,
+        vocab_only: bool = False,
+    ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.info: GGUFInfo = read_gguf_header(self.path)
         _ensure_backend()
-        mparams = lc.llama_model_default_params()
+        self.verdict: PolicyVerdict | None = None
+        if buffer_policy is None and not vocab_only:
+            self.verdict = choose_policy(self.path)
+            buffer_policy = self.verdict.policy
+        self.buffer_policy: BufferPolicy = buffer_policy or "no_extra_bufts"
+        mparams = apply_policy(lc.llama_model_default_params(), self.buffer_policy)
         mparams.n_gpu_layers = 0
+        mparams.vocab_only = vocab_only
         model = lc.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not model:
             raise ModelFileError(f"llama.cpp could not load {self.path}:\n{recent_log()}")

@@ -1,8 +1,10 @@
 """Engine throughput: a plain `Llama.create_completion` loop vs our batched engine, same work, one run.
 
 Workload (the foundation issue's): 64 self-instruct style prompts, 128 new tokens each, temperature 0.9,
-top-p 0.95, 2 threads. Also grammar-constrained generation vs unconstrained on our engine.
-Prints tokens/s of each, the ratios, and peak memory (RSS). Run: `make bench` or
+top-p 0.95, 2 threads. Also grammar-constrained generation vs unconstrained on our engine, and the engine
+in its own engine process (`LlamaCppBackend`, what users get) vs the same engine in-process
+(`InProcessLlamaBackend`). Every side loads weights with the buffer setting that is safe on this CPU.
+Prints tokens/s of each, the ratios, and peak memory (RSS; the engine process's is counted). Run: `make bench` or
 `python tests/benchmarks/bench_engine.py [--prompts 64] [--tokens 128] [--parallel 64]`.
 Baseline and engine each run in a fresh subprocess, so neither inherits the other's memory or threads.
 """
@@ -16,8 +18,9 @@ import subprocess
 import sys
 import time
 
-from workbench.engine import GenerationRequest, SamplingParams, default_model_path
-from workbench.engine.llama import LlamaCppBackend
+from workbench.engine import GenerationRequest, LlamaCppBackend, SamplingParams, default_model_path
+from workbench.engine.cpu_safety import choose_policy
+from workbench.engine.llama import InProcessLlamaBackend
 
 TOPICS = [
     "a poem about the sea", "a recipe for lentil soup", "three tips for learning a language",
@@ -38,7 +41,9 @@ def prompts(n: int) -> list[str]:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS plus that of the largest child it waited for (the engine process)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (own + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
 def run_baseline(path: str, texts: list[str], tokens: int, threads: int) -> tuple[float, int]:
@@ -57,7 +62,7 @@ def run_baseline(path: str, texts: list[str], tokens: int, threads: int) -> tupl
 
 
 def run_engine(
-    backend: LlamaCppBackend, texts: list[str], params: SamplingParams, resamples: list[int] | None = None
+    backend: LlamaCppBackend | InProcessLlamaBackend, texts: list[str], params: SamplingParams, resamples: list[int] | None = None
 ) -> tuple[float, int]:
     reqs = [GenerationRequest(prompt=p, params=params.with_seed(i)) for i, p in enumerate(texts)]
     if resamples is not None:  # count grammar rejections by wrapping the sampler's resample path
@@ -93,14 +98,19 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
     if args.only == "baseline":
         tps, n = run_baseline(path, texts, args.tokens, args.threads)
         return {"tps": tps, "tokens": n, "rss": peak_rss_mb()}
-    backend = LlamaCppBackend(path, n_parallel=args.parallel, n_ctx_per_seq=512, n_threads=args.threads)
+    cls = InProcessLlamaBackend if args.only == "inprocess" else LlamaCppBackend
+    backend = cls(path, n_parallel=args.parallel, n_ctx_per_seq=512, n_threads=args.threads)
     # The baseline's create_completion defaults are top-k 40, min-p 0.05, repeat penalty 1.0: match them.
     params = SamplingParams(temperature=0.9, top_p=0.95, top_k=40, min_p=0.05, max_tokens=args.tokens)
     tps, n = run_engine(backend, texts, params)
-    resamples: list[int] = []
-    g_tps, g_n = run_engine(backend, texts, params.model_copy(update={"grammar": GRAMMAR}), resamples)
+    if args.only == "inprocess":  # the grammar rejections are counted where the samplers live
+        resamples: list[int] = []
+        g_tps, g_n = run_engine(backend, texts, params.model_copy(update={"grammar": GRAMMAR}), resamples)
+        backend.close()
+        return {"tps": tps, "tokens": n, "rss": peak_rss_mb(), "g_tps": g_tps, "g_tokens": g_n,
+                "resamples": sum(resamples)}
     backend.close()
-    return {"tps": tps, "tokens": n, "rss": peak_rss_mb(), "g_tps": g_tps, "g_tokens": g_n, "resamples": sum(resamples)}
+    return {"tps": tps, "tokens": n, "rss": peak_rss_mb()}
 
 
 def main() -> None:
@@ -110,13 +120,16 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-baseline", action="store_true")
-    ap.add_argument("--only", choices=["baseline", "engine"], help=argparse.SUPPRESS)
+    ap.add_argument("--skip-inprocess", action="store_true")
+    ap.add_argument("--only", choices=["baseline", "engine", "inprocess"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.only:
         print(json.dumps(measure(args)))
         return
     print(f"model {default_model_path()}\nworkload: {args.prompts} prompts x {args.tokens} new tokens, "
           f"T=0.9 top-p=0.95, {args.threads} threads; each side in its own fresh process, one after the other")
+    verdict = choose_policy(default_model_path())
+    print(f"buffer policy (all sides): {verdict.policy} — {verdict.reason}")
 
     def side(name: str) -> dict[str, float]:
         cmd = [sys.executable, __file__, "--only", name, "--prompts", str(args.prompts), "--tokens",
@@ -129,13 +142,18 @@ def main() -> None:
         print(f"baseline  Llama.create_completion loop: {base['tps']:7.1f} tok/s ({base['tokens']:.0f} tokens)  "
               f"peak RSS {base['rss']:.0f} MB")
     eng = side("engine")
-    print(f"engine    batched, {args.parallel} sequences:    {eng['tps']:7.1f} tok/s ({eng['tokens']:.0f} tokens)  "
+    print(f"engine    engine process, {args.parallel} sequences: {eng['tps']:7.1f} tok/s ({eng['tokens']:.0f} tokens)  "
           f"peak RSS {eng['rss']:.0f} MB")
     if base:
         print(f"ratio engine / baseline: {eng['tps'] / base['tps']:.2f}x")
-    print(f"engine    grammar-constrained:        {eng['g_tps']:7.1f} tok/s ({eng['g_tokens']:.0f} tokens, "
-          f"{eng['resamples']:.0f} rejected tokens resampled under the full mask)")
-    print(f"ratio grammar / unconstrained: {eng['g_tps'] / eng['tps']:.2f}x")
+    if not args.skip_inprocess:
+        inp = side("inprocess")
+        print(f"engine    in-process, {args.parallel} sequences:     {inp['tps']:7.1f} tok/s ({inp['tokens']:.0f} tokens)  "
+              f"peak RSS {inp['rss']:.0f} MB")
+        print(f"ratio engine process / in-process: {eng['tps'] / inp['tps']:.3f}x")
+        print(f"engine    grammar-constrained:        {inp['g_tps']:7.1f} tok/s ({inp['g_tokens']:.0f} tokens, "
+              f"{inp['resamples']:.0f} rejected tokens resampled under the full mask)")
+        print(f"ratio grammar / unconstrained: {inp['g_tps'] / inp['tps']:.2f}x")
 
 
 if __name__ == "__main__":

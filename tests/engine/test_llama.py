@@ -13,11 +13,11 @@ import pytest
 from workbench.engine import (
     GenerationRequest,
     GrammarError,
+    LlamaCppBackend,
     ModelFileError,
     NoChatTemplateError,
     SamplingParams,
 )
-from workbench.engine.llama import LlamaCppBackend
 from workbench.jobs import Job
 
 pytestmark = pytest.mark.model
@@ -221,8 +221,10 @@ def test_shared_prompt_prefixes_are_copied_not_recomputed(default_model_path):
     header = "Below are tasks and their answers.\n\nTask 1: Give three synonyms for 'happy'.\nAnswer: glad, joyful.\n\n"
     prompts = [header + f"Task 2: Write about {t}.\nAnswer:" for t in ("rain", "tea", "maps")]
     reqs_ = [GenerationRequest(prompt=p, params=SamplingParams(max_tokens=4, temperature=0.0, logprobs=1)) for p in prompts]
-    shared = LlamaCppBackend(default_model_path, n_parallel=4, n_ctx_per_seq=256)
-    solo = LlamaCppBackend(default_model_path, n_parallel=1, n_ctx_per_seq=256)
+    from workbench.engine.llama import InProcessLlamaBackend  # the spy needs the engine's own object
+
+    shared = InProcessLlamaBackend(default_model_path, n_parallel=4, n_ctx_per_seq=256)
+    solo = InProcessLlamaBackend(default_model_path, n_parallel=1, n_ctx_per_seq=256)
     try:
         copies = []
         orig = shared._take_shared_prefix

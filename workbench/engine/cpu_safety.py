@@ -180,7 +180,7 @@ def choose_policy(model_path: str | os.PathLike[str], *, use_cache: bool = True)
     if forced:
         if forced not in POLICIES:
             raise ValueError(f"WORKBENCH_BUFFER_POLICY={forced!r}: choose one of {', '.join(POLICIES)}")
-        return PolicyVerdict(forced, "forced by WORKBENCH_BUFFER_POLICY", checked=False)  # type: ignore[arg-type]
+        return PolicyVerdict(forced, "forced by WORKBENCH_BUFFER_POLICY", checked=False)
     key = verdict_key(model_path)
     path = cache_dir() / f"{key}.json"
     if use_cache and path.exists():

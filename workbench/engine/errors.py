@@ -19,3 +19,30 @@ class GrammarError(EngineError, ValueError):
 
 class BackendUnavailableError(EngineError, ConnectionError):
     """An HTTP endpoint could not be reached or kept failing after retries."""
+
+
+class EngineCrashed(EngineError, RuntimeError):
+    """The engine process died natively (segfault, abort). The caller lives; the next call restarts it."""
+
+    def __init__(self, message: str, *, exitcode: int = 0, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
+        self.log_tail = log_tail
+
+    def __reduce__(self):
+        return (_rebuild_crashed, (str(self), self.exitcode, self.log_tail))
+
+    @property
+    def signal_name(self) -> str | None:
+        import signal
+
+        if self.exitcode < 0:
+            try:
+                return signal.Signals(-self.exitcode).name
+            except ValueError:
+                return None
+        return None
+
+
+def _rebuild_crashed(message: str, exitcode: int, log_tail: str) -> EngineCrashed:
+    return EngineCrashed(message, exitcode=exitcode, log_tail=log_tail)

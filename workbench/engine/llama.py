@@ -20,6 +20,7 @@ import llama_cpp as lc
 import numpy as np
 
 from .chat import render_chat
+from .cpu_safety import BufferPolicy
 from .errors import EngineError
 from .gguf import file_sha256
 from .llama_model import LlamaModel, recent_log
@@ -67,8 +68,11 @@ class _Slot:
     shared: int = 0  # prompt tokens to copy from the donor
 
 
-class LlamaCppBackend:
-    """The Backend protocol on a local GGUF model, in this process."""
+class InProcessLlamaBackend:
+    """The Backend protocol on a local GGUF model, in this process.
+
+    Users get `LlamaCppBackend` (llama_process.py), which runs this class in an engine process of its own
+    so that a native crash cannot take the caller down."""
 
     def __init__(
         self,
@@ -78,10 +82,11 @@ class LlamaCppBackend:
         n_ctx_per_seq: int = 1024,
         n_batch: int = 512,
         n_threads: int | None = None,
+        buffer_policy: BufferPolicy | None = None,
     ) -> None:
         if n_batch < 32:
             raise ValueError(f"n_batch must be at least 32, got {n_batch}")
-        self.model = LlamaModel(path)
+        self.model = LlamaModel(path, buffer_policy=buffer_policy)
         if n_parallel is None:
             n_parallel = auto_parallel(self.model.info.metadata, n_ctx_per_seq)
         self.n_parallel = n_parallel
@@ -128,17 +133,7 @@ class LlamaCppBackend:
     # -- requests → rows -----------------------------------------------------------------------
     def render_prompt(self, req: GenerationRequest) -> tuple[str, bool]:
         """The exact text sent to the model, and whether it already carries BOS."""
-        if req.messages is None:
-            assert req.prompt is not None
-            return req.prompt, False
-        text = render_chat(
-            self.model.chat_template,
-            req.messages,
-            bos_token=self.model.bos_text,
-            eos_token=self.model.eos_text,
-            model_name=self.name,
-        )
-        return text, bool(self.model.bos_text) and text.startswith(self.model.bos_text)
+        return render_request(self.model, req)
 
     def _prepare(self, requests: Sequence[GenerationRequest]) -> tuple[list[_Row], dict[int, Generation]]:
         rows, errors = [], {}
@@ -475,7 +470,22 @@ class LlamaCppBackend:
             self.model.close()
 
     def __repr__(self) -> str:
-        return f"LlamaCppBackend({self.name!r}, n_parallel={self.n_parallel}, n_ctx_seq={self.n_ctx_seq})"
+        return f"InProcessLlamaBackend({self.name!r}, n_parallel={self.n_parallel}, n_ctx_seq={self.n_ctx_seq})"
+
+
+def render_request(model: LlamaModel, req: GenerationRequest) -> tuple[str, bool]:
+    """The exact text a request sends to `model`, and whether it already carries BOS."""
+    if req.messages is None:
+        assert req.prompt is not None
+        return req.prompt, False
+    text = render_chat(
+        model.chat_template,
+        req.messages,
+        bos_token=model.bos_text,
+        eos_token=model.eos_text,
+        model_name=model.path.name,
+    )
+    return text, bool(model.bos_text) and text.startswith(model.bos_text)
 
 
 _KV_BUDGET_BYTES = 2 << 30

@@ -25,6 +25,13 @@ _LOG_LINES: collections.deque[str] = collections.deque(maxlen=200)
 _LOG_LOCK = threading.Lock()
 _VERBOSE = os.environ.get("WORKBENCH_LLAMA_VERBOSE") == "1"
 _backend_ready = False
+_LOG_FD: int | None = None  # the engine process also writes llama.cpp's log to a file its owner can read
+
+
+def set_log_file(path: str | os.PathLike[str]) -> None:
+    """Also append every llama.cpp log line to `path` (unbuffered, so it survives a native crash)."""
+    global _LOG_FD
+    _LOG_FD = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
 
 _LOG_COUNT = 0
@@ -38,6 +45,8 @@ def _log_callback(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
     with _LOG_LOCK:
         _LOG_LINES.append(line)
         _LOG_COUNT += 1
+    if _LOG_FD is not None:
+        os.write(_LOG_FD, text)
     if _VERBOSE:
         os.write(2, text)
 

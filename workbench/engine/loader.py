@@ -29,7 +29,7 @@ def load_backend(spec: str | Path = "default", **options: Any) -> Backend:
         from .http import OpenAIHTTPBackend
 
         return OpenAIHTTPBackend(text, **options)
-    from .llama import LlamaCppBackend
+    from .llama_process import LlamaCppBackend
 
     path = default_model_path() if text in ("", "default") else Path(text).expanduser()
     return LlamaCppBackend(path, **options)

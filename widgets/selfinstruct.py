@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import time
-from pathlib import Path
 from typing import Any
 
 import altair as alt
@@ -18,9 +17,9 @@ import ipywidgets as widgets
 import polars as pl
 
 from widgets.job_controls import JobControlsMixin
+from widgets.seeds import SeedsPanel
 from workbench.engine import Progress, SamplingParams
 from workbench.jobs import Job
-from workbench.seeds import SEED_SCHEMA, default_seeds, load_seeds
 from workbench.selfinstruct import SelfInstructConfig, apply_similarity_threshold, run_self_instruct
 from workbench.selfinstruct.config import DEFAULT_INSTRUCTION_PARAMS
 from workbench.selfinstruct.stats import (
@@ -37,145 +36,6 @@ __all__ = ["SeedsPanel", "SelfInstructPanel"]
 
 def _error_html(message: str) -> str:
     return f"<span class='wb-error' style='color:#b00020'>{html.escape(message)}</span>"
-
-
-class SeedsPanel(widgets.VBox):
-    """Edit, add, remove and import seed tasks. `seeds` is the current pool (a polars frame)."""
-
-    def __init__(self, session: Session, seeds: pl.DataFrame | None = None) -> None:
-        self.session = session
-        self.seeds: pl.DataFrame = load_seeds(seeds) if seeds is not None else default_seeds()
-        self._listeners: list[Any] = []
-        self.picker = widgets.Select(options=[], rows=8, description="seeds", layout={"width": "100%"})
-        self.instruction = widgets.Textarea(description="instruction", layout={"width": "100%"})
-        self.category = widgets.Text(description="category")
-        self.is_classification = widgets.Checkbox(description="classification", indent=False)
-        self.example_input = widgets.Textarea(description="input", layout={"width": "100%"})
-        self.example_output = widgets.Textarea(description="output", layout={"width": "100%"})
-        self.add_button = widgets.Button(description="Add", icon="plus")
-        self.update_button = widgets.Button(description="Update", icon="save")
-        self.remove_button = widgets.Button(description="Remove", icon="trash")
-        self.import_path = widgets.Text(
-            placeholder="path to .jsonl / .csv / .json / .parquet", description="import"
-        )
-        self.import_button = widgets.Button(description="Import (replace)", icon="upload")
-        self.status = widgets.HTML()
-        self.picker.observe(self._on_pick, names="value")
-        self.add_button.on_click(lambda _: self.add())
-        self.update_button.on_click(lambda _: self.update())
-        self.remove_button.on_click(lambda _: self.remove())
-        self.import_button.on_click(lambda _: self.import_file(self.import_path.value))
-        super().__init__(
-            [
-                self.picker,
-                self.instruction,
-                widgets.HBox([self.category, self.is_classification]),
-                self.example_input,
-                self.example_output,
-                widgets.HBox([self.add_button, self.update_button, self.remove_button]),
-                widgets.HBox([self.import_path, self.import_button]),
-                self.status,
-            ]
-        )
-        self.add_class("wb-seeds")
-        self._refresh()
-
-    def on_change(self, fn: Any) -> None:
-        """Call `fn(seeds)` whenever the pool changes."""
-        self._listeners.append(fn)
-
-    def _record(self, seed_id: str) -> dict[str, Any]:
-        text = self.instruction.value.strip()
-        if not text:
-            raise ValueError("the instruction is empty: write the task first")
-        inp, out = self.example_input.value, self.example_output.value
-        return {
-            "id": seed_id,
-            "name": seed_id,
-            "instruction": text,
-            "instances": [{"input": inp, "output": out}] if (inp or out) else [],
-            "is_classification": bool(self.is_classification.value),
-            "category": self.category.value.strip() or "uncategorized",
-        }
-
-    def _guard(self, fn: Any, *args: Any) -> None:
-        try:
-            fn(*args)
-        except Exception as err:
-            message = f"Seeds: {err}"
-            self.status.value = _error_html(message)
-            self.session.report_error(message)
-
-    def add(self) -> None:
-        def _add() -> None:
-            taken = set(self.seeds["id"])
-            n = self.seeds.height
-            while f"user_seed_{n}" in taken:
-                n += 1
-            rec = self._record(f"user_seed_{n}")
-            self._set(pl.concat([self.seeds, pl.DataFrame([rec], schema=SEED_SCHEMA)]), f"added {rec['id']}")
-            self.picker.value = rec["id"]
-
-        self._guard(_add)
-
-    def update(self) -> None:
-        def _update() -> None:
-            sid = self.picker.value
-            if sid is None:
-                raise ValueError("pick a seed to update")
-            rec = self._record(sid)
-            new = pl.DataFrame([rec], schema=SEED_SCHEMA)
-            rows = [new if r == sid else self.seeds.filter(pl.col("id") == r) for r in self.seeds["id"]]
-            self._set(pl.concat(rows), f"updated {sid}")
-
-        self._guard(_update)
-
-    def remove(self) -> None:
-        def _remove() -> None:
-            sid = self.picker.value
-            if sid is None:
-                raise ValueError("pick a seed to remove")
-            if self.seeds.height == 1:
-                raise ValueError("the pool needs at least one seed")
-            self._set(self.seeds.filter(pl.col("id") != sid), f"removed {sid}")
-
-        self._guard(_remove)
-
-    def import_file(self, path: str | Path) -> None:
-        def _import() -> None:
-            if not str(path).strip():
-                raise ValueError("give the path of a seed file to import")
-            seeds = load_seeds(path)
-            self._set(seeds, f"imported {seeds.height} seeds from {path}")
-
-        self._guard(_import)
-
-    def _set(self, seeds: pl.DataFrame, message: str) -> None:
-        self.seeds = seeds
-        self.status.value = html.escape(f"{message} · {seeds.height} seeds")
-        self._refresh()
-        for fn in list(self._listeners):
-            fn(seeds)
-
-    def _refresh(self) -> None:
-        current = self.picker.value
-        self.picker.options = [
-            (f"{r['id']} · {r['category']} · {r['instruction'][:70]}", r["id"])
-            for r in self.seeds.iter_rows(named=True)
-        ]
-        if current in set(self.seeds["id"]):
-            self.picker.value = current
-
-    def _on_pick(self, change: dict[str, Any]) -> None:
-        sid = change["new"]
-        if sid is None:
-            return
-        row = self.seeds.filter(pl.col("id") == sid).row(0, named=True)
-        self.instruction.value = row["instruction"]
-        self.category.value = row["category"]
-        self.is_classification.value = bool(row["is_classification"])
-        first = row["instances"][0] if row["instances"] else {"input": "", "output": ""}
-        self.example_input.value, self.example_output.value = first["input"], first["output"]
 
 
 class SelfInstructPanel(JobControlsMixin, widgets.VBox):

@@ -102,3 +102,43 @@ def test_failure_is_shown_and_reported(session):
     panel.k_human.value, panel.m_machine.value = 0, 0
     assert panel.run() is None
     assert "k_human + m_machine" in panel.error.value
+
+
+def test_add_after_picking_a_seed_never_copies_its_example(session):
+    """Issue 18.1: pick the haiku seed, type a new task, press Add: the new seed must not carry the
+    haiku's input/output, and the panel says what it did. New clears the form."""
+    panel = SeedsPanel(session)
+    panel.picker.value = "wb_seed_2"  # the haiku seed, with an example output
+    assert "Silent flakes" in panel.example_output.value
+    assert "wb_seed_2" in panel.mode_label.value  # the form says which seed it is editing
+    panel.instruction.value = "Name two planets with rings."
+    panel.category.value = "science"
+    panel.add_button.click()
+    new = panel.seeds.filter(pl.col("id") == panel.picker.value).row(0, named=True)
+    assert new["instruction"] == "Name two planets with rings." and new["category"] == "science"
+    assert new["instances"] == []  # the haiku's example stayed with the haiku
+    assert "not copied" in panel.status.value and "wb_seed_2" in panel.status.value
+    haiku = panel.seeds.filter(pl.col("id") == "wb_seed_2").row(0, named=True)
+    assert "Silent flakes" in haiku["instances"][0]["output"]  # untouched
+
+    # New clears the whole form and the selection; a seed written from scratch keeps its own example.
+    panel.picker.value = "wb_seed_2"
+    panel.new_button.click()
+    assert panel.picker.value is None
+    assert (panel.instruction.value, panel.category.value, panel.example_input.value,
+            panel.example_output.value) == ("", "", "", "")  # fmt: skip
+    assert "new seed" in panel.mode_label.value.lower()
+    panel.instruction.value = "Give the plural of the word below."
+    panel.example_input.value, panel.example_output.value = "mouse", "mice"
+    panel.add_button.click()
+    mine = panel.seeds.filter(pl.col("id") == panel.picker.value).row(0, named=True)
+    assert mine["instances"] == [{"input": "mouse", "output": "mice"}]
+
+    # An example the person edited while a seed was picked is theirs: Add keeps it.
+    panel.picker.value = "wb_seed_2"
+    panel.instruction.value = "Write a haiku about the first rain of spring."
+    panel.example_output.value = "Soft rain on the roof"
+    panel.add_button.click()
+    edited = panel.seeds.filter(pl.col("id") == panel.picker.value).row(0, named=True)
+    assert edited["instances"] == [{"input": "", "output": "Soft rain on the roof"}]
+    assert "not copied" not in panel.status.value

@@ -1,0 +1,43 @@
+"""Small layout helpers every panel shares: readable labels and one-sentence tooltips.
+
+ipywidgets gives every description a fixed 80-100 px column and every button a fixed width, so longer
+labels are cut off ("temperat…", "Answer instruc…"). `tip` gives a control its tooltip and lets its
+label take the width it needs; the app's tests walk the widget tree and require a tooltip everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import ipywidgets as W
+
+__all__ = ["controls_in", "tip"]
+
+_Widget = TypeVar("_Widget", bound=W.DOMWidget)
+
+
+def tip(widget: _Widget, tooltip: str) -> _Widget:
+    """Set `widget`'s one-sentence tooltip and size its label (or a button) to its text."""
+    widget.tooltip = tooltip
+    if isinstance(widget, W.Button):
+        if widget.layout.width is None:
+            widget.layout.width = "auto"
+    elif hasattr(widget, "style") and hasattr(widget.style, "description_width"):
+        widget.style.description_width = "initial"
+    return widget
+
+
+def controls_in(root: W.Widget) -> list[W.DOMWidget]:
+    """Every control (a value widget or a button) under `root`, depth first."""
+    out: list[W.DOMWidget] = []
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        w = stack.pop()
+        if id(w) in seen:
+            continue
+        seen.add(id(w))
+        if isinstance(w, (W.Button, W.ValueWidget)) and not isinstance(w, (W.HTML, W.Label, W.FloatProgress)):
+            out.append(w)  # type: ignore[arg-type]
+        stack.extend(reversed(list(getattr(w, "children", ()) or ())))
+    return out

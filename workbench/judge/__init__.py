@@ -4,12 +4,14 @@
 from workbench.judge import Rubric, JudgeConfig, run_absolute_judge, build_dpo_pairs
 rubric = Rubric(name="helpful", task_description="...", criteria=["..."], levels={1: "...", 5: "..."})
 judgments = run_absolute_judge(backend, store, completions, rubric, JudgeConfig(max_tokens=48))
+report = judge_report(judgments, store, pairs=pairs)   # agreement + CI beside random/first/longest/shortest
 pairs = build_dpo_pairs(judgments, completions, min_margin=1.0)
 ```
 """
 
 from .absolute import absolute_params, plan_absolute, run_absolute_judge, score_distributions
 from .bias import bias_report
+from .calibrated import calibrated_judge, fit_logistic
 from .calibration import (
     Estimate,
     VersionComparison,
@@ -22,8 +24,17 @@ from .calibration import (
     spearman,
 )
 from .config import JudgeConfig
+from .decisions import (
+    Decisions,
+    consistent_decisions,
+    decisions_from_judgments,
+    pointwise_decisions,
+    probability_decisions,
+)
 from .distribution import ScoreStats, ValueDistribution, score_stats, value_distribution
+from .fewshot import FEWSHOT_PAIRWISE_TEMPLATE, fewshot_rubric, with_examples
 from .grammar import score_grammar, verdict_grammar
+from .jury import jury
 from .pairwise import (
     flip_rates,
     make_pairs,
@@ -34,7 +45,23 @@ from .pairwise import (
     run_pairwise_judge,
 )
 from .parsing import Parsed, parse_counts, parse_failures, parse_score, parse_verdict
+from .preference_data import (
+    load_answer_pairs,
+    load_preference_pairs,
+    preference_pairs,
+    split_dialogue,
+    split_pairs,
+)
 from .preferences import aggregate_aspects, best_of_n, build_dpo_pairs, scored_completions
+from .report import (
+    BASELINES,
+    ConfigComparison,
+    JudgeReport,
+    compare_configs,
+    human_preferences,
+    judge_report,
+    report_chart,
+)
 from .rubric import (
     DEFAULT_ABSOLUTE_TEMPLATE,
     DEFAULT_PAIRWISE_TEMPLATE,
@@ -49,11 +76,16 @@ from .runner import JUDGMENT_COLUMNS, judgments_in, with_judgment_schema
 from .summary import judgeable_rows, sample_rows, score_histogram, version_labels
 
 __all__ = [
+    "BASELINES",
     "DEFAULT_ABSOLUTE_TEMPLATE",
     "DEFAULT_PAIRWISE_TEMPLATE",
+    "FEWSHOT_PAIRWISE_TEMPLATE",
     "JUDGMENT_COLUMNS",
+    "ConfigComparison",
+    "Decisions",
     "Estimate",
     "JudgeConfig",
+    "JudgeReport",
     "Parsed",
     "Rubric",
     "RubricError",
@@ -67,12 +99,23 @@ __all__ = [
     "bias_report",
     "bootstrap",
     "build_dpo_pairs",
+    "calibrated_judge",
     "cohens_kappa",
+    "compare_configs",
     "compare_versions",
+    "consistent_decisions",
+    "decisions_from_judgments",
+    "fewshot_rubric",
+    "fit_logistic",
     "flip_rates",
+    "human_preferences",
+    "judge_report",
     "judgeable_rows",
     "judgments_in",
+    "jury",
     "likert_rubric",
+    "load_answer_pairs",
+    "load_preference_pairs",
     "load_rubrics",
     "make_pairs",
     "pair_id",
@@ -85,8 +128,12 @@ __all__ = [
     "pearson",
     "plan_absolute",
     "plan_pairwise",
+    "pointwise_decisions",
     "preference_agreement",
+    "preference_pairs",
+    "probability_decisions",
     "record_rubric",
+    "report_chart",
     "run_absolute_judge",
     "run_pairwise_judge",
     "sample_rows",
@@ -97,8 +144,11 @@ __all__ = [
     "score_stats",
     "scored_completions",
     "spearman",
+    "split_dialogue",
+    "split_pairs",
     "value_distribution",
     "verdict_grammar",
     "version_labels",
+    "with_examples",
     "with_judgment_schema",
 ]

@@ -88,9 +88,11 @@ def plan_pairwise(
     ):
         pid = rec.get("pair_id") or pair_id(rec["a_id"], rec["b_id"])
         sides = {"a": (rec["a_id"], rec["a_text"] or "", am), "b": (rec["b_id"], rec["b_text"] or "", bm)}
+        # Few-shot examples (workbench.judge.fewshot) reach the template as a variable.
+        extra = {"fewshot_examples": json.loads(rec["fewshot_examples"])} if rec.get("fewshot_examples") else {}
         for order in orders:
             first, second = (sides["a"], sides["b"]) if order == "AB" else (sides["b"], sides["a"])
-            body = rubric.render_pairwise(instruction, first[1], second[1])
+            body = rubric.render_pairwise(instruction, first[1], second[1], **extra)
             key = row_id(
                 "judgment",
                 first[0],

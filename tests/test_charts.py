@@ -75,8 +75,13 @@ def test_histogram_counts_and_shares():
 def test_acceptance_table():
     df = pl.DataFrame({"round": [1, 1, 1, 2, 2], "status": ["kept", "dropped", "error", "kept", "kept"]})
     out = charts.acceptance_table(df)
-    assert out["acceptance"].to_list() == [0.5, 1.0]
-    assert out["errors"].to_list() == [1, 0]
+    assert out["rate"].to_list() == [0.5, 1.0]  # kept / (kept + dropped): an error is no decision
+    assert out["errors"].to_list() == [1, 0] and out["candidates"].to_list() == [2, 2]
+    # Answers and judge outputs share the round and a "kept" status: they are not candidates.
+    mixed = df.with_columns(stage=pl.lit("instruction")).vstack(
+        pl.DataFrame({"round": [1, 1], "status": ["kept", "kept"], "stage": ["completion", "judgment"]})
+    )
+    assert charts.acceptance_table(mixed)["rate"].to_list() == [0.5, 1.0]
 
 
 def test_comparison_trend_shape_and_clusters(seed_frame_small):

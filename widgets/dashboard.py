@@ -18,6 +18,7 @@ import altair as alt
 import ipywidgets as widgets
 import polars as pl
 
+from widgets.ui import tip
 from workbench import charts
 from workbench.metrics import (
     cluster_keywords,
@@ -37,7 +38,21 @@ __all__ = ["DiversityPanel"]
 
 ALL = "(all)"
 NONE = "(none)"
-SelectCallback = Callable[[list[str]], None]
+ALL_LABEL = "all stages (mixes instructions, answers and judge outputs)"
+# What a person looks at first: the instructions self-instruct made, never judge outputs mixed in.
+DEFAULT_STAGES = ("instruction", "completion", "seed", "evolved")
+SelectCallback = Callable[[list[str] | None], None]
+GLOSSARY = (
+    "<details class='wb-glossary'><summary>What these numbers mean</summary><ul>"
+    "<li><b>distinct-n</b>: unique n-word sequences divided by all n-word sequences (1 = no repeats).</li>"
+    "<li><b>self-BLEU</b>: how much each row's wording overlaps the other rows (lower = more varied).</li>"
+    "<li><b>nearest-neighbour ROUGE-L</b>: overlap of each row with its most similar row (near 1 = near-duplicates).</li>"
+    "<li><b>mean cosine distance</b> and <b>Vendi score</b>: spread of the rows' embeddings "
+    "(higher = more varied; needs the embeddings box).</li>"
+    "<li><b>instruction shape</b>: each instruction's first verb and the noun it acts on.</li>"
+    "<li><b>acceptance</b>: of the self-instruct candidates the filters decided on in a round, the share kept "
+    "(the same number as in the Generate tab).</li></ul></details>"
+)
 
 
 class DiversityPanel(widgets.VBox):
@@ -63,19 +78,31 @@ class DiversityPanel(widgets.VBox):
         self.selected_ids: list[str] = []
         alt.JupyterChart.enable_offline(True)  # no CDN here: bundle vega with vl-convert
 
-        self.column = widgets.Dropdown(options=["text"], value="text", description="column")
-        self.stage = widgets.Dropdown(options=[ALL], value=ALL, description="stage")
-        self.compare_by = widgets.Dropdown(options=[NONE], value=NONE, description="compare by")
-        self.other_runs = widgets.SelectMultiple(options=[], description="with runs", rows=3)
-        self.embeddings = widgets.Checkbox(
-            value=False, description="embeddings (uses the model)", indent=False
-        )
-        self.k = widgets.IntSlider(value=6, min=2, max=20, description="clusters")
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh", button_style="primary")
+        self._syncing = False
+        self._stage_chosen = False  # until a person picks a stage, it follows the run (instructions first)
+        self.selection_summary = ""
+        self.column = tip(widgets.Dropdown(options=["text"], value="text", description="text column"),
+                          "Which text column of the rows the metrics and charts read.")  # fmt: skip
+        self.stage = tip(widgets.Dropdown(options=[(ALL_LABEL, ALL)], value=ALL, description="stage"),
+                         "Which rows to measure: instructions, answers, judge outputs, or all of them mixed.")  # fmt: skip
+        self.compare_by = tip(widgets.Dropdown(options=[NONE], value=NONE, description="compare by"),
+                              "Split the rows into sets by this column (round, model...) and compare them.")  # fmt: skip
+        self.other_runs = tip(widgets.SelectMultiple(options=[], description="compare with runs", rows=3),
+                              "Other runs in the runs folder to compare this run against.")  # fmt: skip
+        self.embeddings = tip(widgets.Checkbox(value=False, description="embeddings (uses the model)", indent=False),
+                              "Also embed a sample of rows with the model and cluster them (slower).")  # fmt: skip
+        self.k = tip(widgets.IntSlider(value=6, min=2, max=20, description="clusters", continuous_update=False),
+                     "How many k-means clusters to split the embedded rows into.")  # fmt: skip
+        self.refresh_button = tip(widgets.Button(description="Refresh", icon="refresh", button_style="primary"),
+                                  "Re-read the run and recompute every chart.")  # fmt: skip
         self.status = widgets.HTML()
+        self.status.add_class("wb-diversity-status")
         self.selection_label = widgets.HTML()
+        self.selection_label.add_class("wb-diversity-selection")
         self.charts_box = widgets.VBox()
         self.refresh_button.on_click(lambda _: self.refresh())
+        for control in (self.column, self.stage, self.compare_by, self.other_runs, self.embeddings, self.k):
+            control.observe(self._on_control, names="value")  # a changed knob redraws at once
 
         controls = widgets.HBox(
             [
@@ -84,7 +111,7 @@ class DiversityPanel(widgets.VBox):
                 widgets.VBox([self.embeddings, self.k, self.refresh_button]),
             ]
         )
-        super().__init__([controls, self.status, self.selection_label, self.charts_box])
+        super().__init__([controls, widgets.HTML(GLOSSARY), self.status, self.selection_label, self.charts_box])
         self.add_class("wb-diversity")
         session.subscribe(self._on_session_event)
         self._sync_options()
@@ -112,19 +139,33 @@ class DiversityPanel(widgets.VBox):
         ids = charts.select_ids(self._tables[key], picks)
         self.selected_ids = ids
         what = ", ".join(", ".join(f"{k}={v}" for k, v in p.items()) for p in picks[:3])
+        self.selection_summary = f"{key} chart: {what}" if picks else ""
         self.selection_label.value = (
-            f"<b>{len(ids)}</b> rows selected on <i>{html.escape(key)}</i> ({html.escape(what)})"
+            f"<b>{len(ids)}</b> rows selected on <i>{html.escape(key)}</i> ({html.escape(what)}): "
+            "the Inspect tab shows only these rows until you clear the filter there"
             if picks
             else ""
         )
         for cb in list(self._callbacks):
             try:
-                cb(ids)
+                cb(ids if picks else None)  # an emptied selection clears the filter, it hides nothing
             except Exception as err:
                 self.session.report_error(f"Diversity selection handler failed: {err}")
         return ids
 
     # -- internals -----------------------------------------------------------------------------
+    def clear_selection(self) -> None:
+        """Forget the chart selection (the inspector's "clear" calls this)."""
+        self.selected_ids, self.selection_summary = [], ""
+        self.selection_label.value = ""
+
+    def _on_control(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+        if change["owner"] is self.stage:
+            self._stage_chosen = True
+        self.refresh()
+
     def _on_session_event(self, what: str) -> None:
         if what in ("rows", "run"):
             self.status.value = "The run changed: press <b>Refresh</b> to update the charts."
@@ -148,12 +189,25 @@ class DiversityPanel(widgets.VBox):
         dropdown.value = keep if keep in options else (default if default in options else options[0])
 
     def _sync_options(self) -> None:
+        """Offer the run's columns, stages and other runs (without redrawing for each change)."""
+        self._syncing = True
+        try:
+            self._sync_options_now()
+        finally:
+            self._syncing = False
+
+    def _sync_options_now(self) -> None:
         rows = self.session.store.rows()
         skip = ("id", "parent_id", "params", "stage", "status", "model", "model_sha", "created_at", "reason")
         text_cols = [c for c, t in rows.schema.items() if t == pl.Utf8 and c not in skip]
         self._set_options(self.column, text_cols or ["text"], "text")
         stages = sorted(s for s in rows["stage"].unique().to_list() if s) if "stage" in rows.columns else []
-        self._set_options(self.stage, [ALL, *stages], ALL)
+        default = next((s for s in DEFAULT_STAGES if s in stages), stages[0] if stages else ALL)
+        chosen = self.stage.value if self._stage_chosen else None
+        options = [*((st, st) for st in stages), (ALL_LABEL, ALL)]
+        if [tuple(o) for o in self.stage.options] != options:
+            self.stage.options = options
+        self.stage.value = chosen if chosen in [*stages, ALL] else default
         splittable = [c for c in ("round", "stage", "model", "status", "seed") if c in rows.columns]
         self._set_options(self.compare_by, [NONE, *splittable], NONE)
         others = self._other_run_names()
@@ -251,9 +305,13 @@ class DiversityPanel(widgets.VBox):
         self.frames["shape"] = shape_counts(rows, col, top_verbs=15)
         shown.append(self._show("shape", charts.shape_chart(self.frames["shape"], select=True), shapes))
 
-        if {"round", "status"} <= set(rows.columns) and rows["round"].drop_nulls().len():
-            acc = charts.acceptance_over_rounds(rows, by="set" if multi else None, select=True)
-            shown.append(self._show("acceptance", acc, rows.select("id", "round", "set")))
+        if {"round", "status"} <= set(rows.columns):
+            acceptance = charts.acceptance_table(rows, by="set" if multi else None)
+            if acceptance.height:  # only instruction candidates have an acceptance rate
+                self.frames["acceptance"] = acceptance
+                acc = charts.acceptance_over_rounds(rows, by="set" if multi else None, select=True)
+                candidates = rows.filter(pl.col("stage") == "instruction") if "stage" in rows.columns else rows
+                shown.append(self._show("acceptance", acc, candidates.select("id", "round", "set")))
 
         if self.embeddings.value:
             emb = embed_frame(

@@ -216,14 +216,16 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
 
     @staticmethod
     def _acceptance_spec(df: pl.DataFrame) -> alt.Chart:
-        data = df.to_dicts() if df.height else [{"round": 0, "rate": 0.0, "kept": 0, "candidates": 0}]
+        """Acceptance per round, the same definition as the Diversity tab's (`acceptance_by_round`)."""
+        empty = [{"round": 0, "rate": 0.0, "kept": 0, "dropped": 0, "errors": 0, "candidates": 0}]
+        data = df.to_dicts() if df.height else empty
         return (
-            alt.Chart(alt.Data(values=data), title="Acceptance rate per round")
+            alt.Chart(alt.Data(values=data), title="Acceptance per round (at the slider's threshold)")
             .mark_bar()
             .encode(
                 x=alt.X("round:O", title="round"),
-                y=alt.Y("rate:Q", title="kept / candidates", scale=alt.Scale(domain=[0, 1])),
-                tooltip=["round:O", "kept:Q", "candidates:Q", alt.Tooltip("rate:Q", format=".0%")],
+                y=alt.Y("rate:Q", title="kept / decided candidates", scale=alt.Scale(domain=[0, 1])),
+                tooltip=["round:O", "kept:Q", "dropped:Q", "errors:Q", alt.Tooltip("rate:Q", format=".0%")],
             )
             .properties(width=260, height=180)
         )

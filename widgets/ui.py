@@ -38,6 +38,6 @@ def controls_in(root: W.Widget) -> list[W.DOMWidget]:
             continue
         seen.add(id(w))
         if isinstance(w, (W.Button, W.ValueWidget)) and not isinstance(w, (W.HTML, W.Label, W.FloatProgress)):
-            out.append(w)  # type: ignore[arg-type]
+            out.append(w)
         stack.extend(reversed(list(getattr(w, "children", ()) or ())))
     return out

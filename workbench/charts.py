@@ -293,23 +293,14 @@ def cluster_sizes(keywords: pl.DataFrame, *, select: bool = False) -> alt.Chart:
 def acceptance_table(
     df: pl.DataFrame, *, round_col: str = "round", status_col: str = "status", by: str | None = None
 ) -> pl.DataFrame:
-    """Per round (and `by` group): `total, kept, dropped, errors, acceptance = kept / (kept + dropped)`."""
+    """Per round (and `by` group): `candidates, kept, dropped, errors, rate`, with the one acceptance
+    definition the whole workbench uses (`workbench.selfinstruct.stats.acceptance_by_round`:
+    kept / (kept + dropped) over instruction candidates; errors counted apart)."""
+    from workbench.selfinstruct.stats import acceptance_by_round  # the definition lives with self-instruct
+
     _require(df, round_col, status_col, *([by] if by else []))
-    keys = [*([by] if by else []), round_col]
-    status = pl.col(status_col)
-    out = (
-        df.filter(pl.col(round_col).is_not_null())
-        .group_by(keys)
-        .agg(
-            total=pl.len().cast(pl.Int64),
-            kept=(status == "kept").sum().cast(pl.Int64),
-            dropped=(status == "dropped").sum().cast(pl.Int64),
-            errors=(status == "error").sum().cast(pl.Int64),
-        )
-        .with_columns(acceptance=pl.col("kept") / (pl.col("kept") + pl.col("dropped")))
-        .sort(keys)
-    )
-    return out.rename({round_col: "round"}) if round_col != "round" else out
+    renamed = df.rename({c: n for c, n in ((round_col, "round"), (status_col, "status")) if c != n})
+    return acceptance_by_round(renamed, by=by)
 
 
 def acceptance_over_rounds(
@@ -320,16 +311,16 @@ def acceptance_over_rounds(
     by: str | None = None,
     select: bool = False,
 ) -> alt.Chart:
-    """Acceptance rate kept / (kept + dropped) per round, one line per `by` group. Selecting a
-    point picks that round."""
+    """Acceptance rate kept / (kept + dropped) of self-instruct candidates per round, one line per
+    `by` group (see `acceptance_table`). Selecting a point picks that round."""
     table = _check(acceptance_table(df, round_col=round_col, status_col=status_col, by=by), "acceptance")
     chart = (
-        alt.Chart(table, title="acceptance over rounds")
+        alt.Chart(table, title="acceptance over rounds (kept / decided candidates)")
         .mark_line(point=alt.OverlayMarkDef(size=80))
         .encode(
             x=alt.X("round:O", title="round"),
-            y=alt.Y("acceptance:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            tooltip=["round:O", "kept:Q", "dropped:Q", "errors:Q", alt.Tooltip("acceptance:Q", format=".1%")],
+            y=alt.Y("rate:Q", title="acceptance", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            tooltip=["round:O", "kept:Q", "dropped:Q", "errors:Q", alt.Tooltip("rate:Q", format=".1%")],
         )
     )
     if by:

@@ -68,7 +68,8 @@ def test_panel_builds_charts_and_selection_filters_ids(session):
     assert len(got[-1]) == count
 
     pick(panel.charts["cluster_sizes"], [])
-    assert got[-1] == []
+    assert got[-1] is None  # an emptied selection clears the inspector's filter (it never hides every row)
+    assert panel.selection_label.value == ""
 
 
 def test_compare_by_round_splits_sets_and_picks_a_set(session):
@@ -125,3 +126,59 @@ def test_session_rows_event_marks_stale(session):
     panel = DiversityPanel(session)
     session.notify_rows_changed()
     assert "Refresh" in panel.status.value
+
+
+@pytest.fixture
+def mixed_session(tmp_path) -> Session:
+    """What a first session leaves: self-instruct candidates, then answers and judge outputs that carry
+    the same round and a status of their own (the quickstart run of issue 18)."""
+    s = Session(FakeBackend(), runs_root=tmp_path, run="mixed")
+    statuses = {1: ["kept", "kept", "kept", "dropped"], 2: ["kept", "dropped", "kept", "dropped"]}
+    rows = []
+    for rnd, sts in statuses.items():
+        for j, st in enumerate(sts):
+            rows.append({"id": f"i{rnd}{j}", "stage": "instruction", "round": rnd, "status": st,
+                         "text": f"Write item {rnd}{j} about topic {j} in detail."})  # fmt: skip
+            if st == "kept":
+                rows.append({"id": f"c{rnd}{j}", "stage": "completion", "parent_id": f"i{rnd}{j}", "round": rnd,
+                             "status": "kept", "text": f"answer {rnd}{j}"})  # fmt: skip
+                rows.append({"id": f"j{rnd}{j}", "stage": "judgment", "parent_id": f"c{rnd}{j}", "round": rnd,
+                             "status": "kept", "text": "1"})  # fmt: skip
+    rows.append({"id": "e1", "stage": "instruction", "round": 1, "status": "error", "text": ""})
+    s.store.append(rows)
+    return s
+
+
+def test_default_stage_is_instructions_not_everything(mixed_session):
+    """Issue 18.2: "(all)" mixed answers and judge outputs ("1", "i", "a" as root verbs) into the metrics."""
+    panel = DiversityPanel(mixed_session, n_boot=20)
+    assert panel.stage.value == "instruction"
+    panel.refresh()
+    assert "8 rows" in panel.status.value
+    verbs = set(panel.frames["shape"]["verb"].to_list())
+    assert "write" in verbs and "1" not in verbs
+
+
+def test_changing_the_stage_recomputes_without_refresh(mixed_session):
+    panel = DiversityPanel(mixed_session, n_boot=20)
+    panel.refresh()
+    assert "8 rows" in panel.status.value
+    panel.stage.value = "completion"  # no Refresh press
+    assert "5 rows" in panel.status.value
+    assert set(panel.frames["compare"]["set"]) == {"mixed"}
+
+
+def test_acceptance_is_the_same_number_in_generate_and_diversity(mixed_session):
+    """Issue 18.2: Generate showed 0.75/0.50 per round, Diversity 86%/67% for the same run, because
+    answers and judge outputs (status kept, same round) were counted as accepted candidates."""
+    from workbench.selfinstruct.stats import acceptance_by_round
+
+    generate = acceptance_by_round(mixed_session.store.rows())
+    assert generate["rate"].to_list() == [0.75, 0.5]
+    assert generate["errors"].to_list() == [1, 0]  # an engine error is no decision: counted apart
+    for stage in ("instruction", "(all)"):
+        panel = DiversityPanel(mixed_session, n_boot=20)
+        panel.stage.value = stage
+        panel.refresh()
+        shown = panel.frames["acceptance"]
+        assert shown["rate"].to_list() == [0.75, 0.5], stage

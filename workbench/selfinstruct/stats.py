@@ -32,18 +32,46 @@ def status_counts(rows: pl.DataFrame) -> dict[str, int]:
     return counts
 
 
-def acceptance_by_round(rows: pl.DataFrame) -> pl.DataFrame:
-    """Per round: candidates, kept, and the acceptance rate."""
-    inst = instruction_rows(rows)
-    if inst.height == 0:
-        return pl.DataFrame(
-            schema={"round": pl.Int64, "candidates": pl.UInt32, "kept": pl.UInt32, "rate": pl.Float64}
-        )
+def acceptance_by_round(rows: pl.DataFrame, *, by: str | None = None) -> pl.DataFrame:
+    """The acceptance rate per round: the one definition both the Generate and Diversity tabs show.
+
+    rate = kept / (kept + dropped) over the round's self-instruct candidates. `candidates` is
+    kept + dropped: every instruction the model proposed that the filters decided on. `errors` (the
+    engine returned nothing to decide on) are counted apart, not as rejections, so a failing engine
+    never looks like a strict filter. Only instruction-stage rows count when the frame has a `stage`
+    column: answers and judge outputs carry a `round` and a `kept` status of their own, and counting
+    them as accepted candidates is what made the two tabs disagree. `by` adds a grouping column
+    (e.g. a comparison set) before the round.
+    """
+    inst = rows.filter(pl.col("stage") == "instruction") if "stage" in rows.columns else rows
+    keys = [*([by] if by else []), "round"]
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
+        **({by: rows.schema[by]} if by and by in rows.columns else {}),
+        "round": pl.Int64,
+        "candidates": pl.Int64,
+        "kept": pl.Int64,
+        "dropped": pl.Int64,
+        "errors": pl.Int64,
+        "rate": pl.Float64,
+    }
+    if inst.height == 0 or not {"round", "status"} <= set(inst.columns):
+        return pl.DataFrame(schema=schema)
+    status = pl.col("status")
     return (
-        inst.group_by("round")
-        .agg(pl.len().alias("candidates"), (pl.col("status") == "kept").sum().cast(pl.UInt32).alias("kept"))
-        .with_columns((pl.col("kept") / pl.col("candidates")).alias("rate"))
-        .sort("round")
+        inst.filter(pl.col("round").is_not_null())
+        .with_columns(pl.col("round").cast(pl.Int64))
+        .group_by(keys)
+        .agg(
+            kept=(status == "kept").sum().cast(pl.Int64),
+            dropped=(status == "dropped").sum().cast(pl.Int64),
+            errors=(status == "error").sum().cast(pl.Int64),
+        )
+        .with_columns(candidates=pl.col("kept") + pl.col("dropped"))
+        .with_columns(
+            rate=pl.when(pl.col("candidates") > 0).then(pl.col("kept") / pl.col("candidates")).otherwise(None)
+        )
+        .select(list(schema))
+        .sort(keys)
     )
 
 

@@ -162,7 +162,8 @@ class Workbench(W.VBox):
         self.diversity = DiversityPanel(s)
         self.export = ExportPanel(s, steps=self.recipe_steps, seeds=lambda: self.seeds.seeds,
                                   model=lambda: self.model_spec)  # fmt: skip
-        self.diversity.on_select(self.inspector.show_ids)
+        self.diversity.on_select(lambda ids: self.inspector.show_ids(ids, source=self.diversity.selection_summary))
+        self.inspector.on_clear_ids(self.diversity.clear_selection)
         self._diversity_stale = True
 
         self.model_input = W.Text(value=self.model_spec, description="model", continuous_update=False,

@@ -17,7 +17,7 @@ Card JSON (what `InspectorView.cards` holds; reusable by other views, e.g. a lab
 
 from __future__ import annotations
 
-import json
+import html
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,6 +28,8 @@ import ipywidgets as W
 import polars as pl
 import traitlets as T
 
+from widgets.inspector_cards import build_card
+from widgets.ui import tip
 from workbench.evolve import LineageIndex
 from workbench.query import CardPages, RunQuery, facet_values
 from workbench.session import Session
@@ -37,7 +39,6 @@ __all__ = ["FLAG_ACTION", "InspectorPanel", "InspectorView", "build_card"]
 _HERE = Path(__file__).parent
 FLAG_ACTION = {"name": "flag", "label": "⚑ flag", "key": "f", "class": "wb-flag", "scope": "item"}
 _ALL = "(all)"
-_MAX_TEXT = 20_000  # characters per text sent to the browser; the run keeps the whole text
 ActionHandler = Callable[[str, str, str | None], None]
 
 
@@ -86,112 +87,6 @@ class InspectorView(anywidget.AnyWidget):
             self.handle_message(content)
 
 
-def _short(value: Any, n: int = 10) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= n else text[:n] + "…"
-
-
-def _item_meta(row: dict[str, Any]) -> list[list[str]]:
-    meta: list[list[str]] = []
-    if row.get("sample") is not None:
-        meta.append(["sample", str(row["sample"])])
-    if row.get("seed") is not None:
-        meta.append(["seed", str(row["seed"])])
-    if row.get("params"):
-        try:
-            temp = json.loads(row["params"]).get("temperature")
-            if temp is not None:
-                meta.append(["T", f"{temp:g}"])
-        except (ValueError, AttributeError):
-            pass
-    if row.get("completion_tokens") is not None:
-        meta.append(["tokens", str(row["completion_tokens"])])
-    for col in ("score", "ifd"):
-        if isinstance(row.get(col), (int, float)):
-            meta.append([col, f"{row[col]:.3g}"])
-    if row.get("status") and row["status"] != "kept":
-        meta.append([row["status"], row.get("reason") or ""])
-    return meta
-
-
-def _lineage_json(chain: list[dict[str, Any]]) -> list[dict[str, str]]:
-    out = []
-    for link in chain:
-        label = f"gen {link.get('generation') or 0}"
-        if link.get("operator"):
-            label += f" · {link['operator']}"
-        if link.get("status") == "dropped":
-            label += f" · dropped: {link.get('reason')}"
-        out.append({"label": label, "text": (link.get("text") or "")[:_MAX_TEXT]})
-    return out
-
-
-def build_card(
-    key: str,
-    number: int,
-    rows: list[dict[str, Any]],
-    *,
-    flags: set[str] | frozenset[str] = frozenset(),
-    parents: LineageIndex | None = None,
-) -> dict[str, Any]:
-    """The card JSON for one prompt: completions become side-by-side items; a single non-completion
-    row (a seed, an evolved prompt) is the card's own prompt."""
-    first = rows[0]
-    children = [r for r in rows if r.get("stage") == "completion" and r.get("parent_id") == key]
-    chain: list[dict[str, Any]] = []
-    if parents is not None:
-        try:
-            chain = parents.chain(key if children else first["id"])
-        except KeyError:
-            chain = []
-    if children:
-        own = chain[-1] if chain and chain[-1].get("id") == key else None
-        instruction = first.get("instruction") or ""
-        inp = first.get("input") or ""
-        prompt = (
-            (own or {}).get("text")
-            or (f"{instruction}\n\n{inp}" if inp else instruction)
-            or first.get("prompt")
-            or ""
-        )
-        card_id = None
-    else:
-        prompt, card_id = first.get("text") or "", first["id"]
-    models = sorted({r["model"] for r in children if r.get("model")})
-    meta = [["prompt", _short(key)]]
-    for col in ("stage", "round", "operator", "status"):
-        if not children and first.get(col) is not None:
-            meta.append([col, str(first[col])])
-    if not children and first.get("reason"):
-        meta.append(["reason", str(first["reason"])])
-    if children:
-        meta.append(["completions", str(len(children))])
-    if models:
-        meta.append(["models", ", ".join(models)])
-    items = [
-        {
-            "id": r["id"],
-            "title": r.get("model") or r.get("stage") or "",
-            "text": (r.get("text") or "")[:_MAX_TEXT],
-            "meta": _item_meta(r),
-            "status": r.get("status") or "kept",
-            "active": ["flag"] if r["id"] in flags else [],
-        }
-        for r in children
-    ]
-    return {
-        "key": key,
-        "number": number,
-        "id": card_id,
-        "title": _short(first.get("instruction") or prompt, 80).replace("\n", " "),
-        "prompt": prompt[:_MAX_TEXT],
-        "meta": meta,
-        "lineage": _lineage_json(chain[:-1]),  # ancestors; the card's own prompt is shown above
-        "active": ["flag"] if card_id is not None and card_id in flags else [],
-        "items": items,
-    }
-
-
 _SORTS = [
     ("run order", "none"),
     ("length", "length"),
@@ -216,29 +111,46 @@ class InspectorPanel(W.VBox):
         self._ids: list[str] | None = None
         self._busy = False
         self.last_render_s = 0.0
-        dd = {"layout": W.Layout(width="170px")}
-        self.stage = W.Dropdown(description="stage", options=[_ALL], **dd)
-        self.status = W.Dropdown(description="status", options=[_ALL], **dd)
-        self.model = W.Dropdown(description="model", options=[_ALL], **dd)
-        self.operator = W.Dropdown(description="operator", options=[_ALL], **dd)
-        self.search = W.Text(
-            placeholder="search text…", continuous_update=False, layout=W.Layout(width="220px")
-        )
-        self.regex = W.Checkbox(description="regex", indent=False, layout=W.Layout(width="70px"))
-        self.flagged_only = W.Checkbox(
-            description="flagged only", indent=False, layout=W.Layout(width="110px")
-        )
-        self.sort = W.Dropdown(description="sort", options=_SORTS, value="none", **dd)
-        self.descending = W.Checkbox(description="desc", indent=False, layout=W.Layout(width="60px"))
-        self.prev_button = W.Button(description="◀ prev", layout=W.Layout(width="80px"))
-        self.next_button = W.Button(description="next ▶", layout=W.Layout(width="80px"))
+        dd = {"layout": W.Layout(width="auto")}
+        self.stage = tip(W.Dropdown(description="stage", options=[_ALL], **dd),
+                         "Show only rows of this pipeline stage (seeds, instructions, answers, judgments).")  # fmt: skip
+        self.status = tip(W.Dropdown(description="status", options=[_ALL], **dd),
+                          "Show only rows the filters kept, dropped, or that failed.")  # fmt: skip
+        self.model = tip(W.Dropdown(description="model", options=[_ALL], **dd),
+                         "Show only rows written by this model.")  # fmt: skip
+        self.operator = tip(W.Dropdown(description="operator", options=[_ALL], **dd),
+                            "Show only prompts made by this Evol-Instruct rewrite.")  # fmt: skip
+        self.search = tip(W.Text(placeholder="search text…", continuous_update=False, layout=W.Layout(width="220px")),
+                          "Show only rows whose text contains this (press Enter).")  # fmt: skip
+        self.regex = tip(W.Checkbox(description="regex", indent=False, layout=W.Layout(width="auto")),
+                         "Read the search text as a regular expression.")  # fmt: skip
+        self.flagged_only = tip(W.Checkbox(description="flagged only", indent=False, layout=W.Layout(width="auto")),
+                                "Show only rows you flagged with f.")  # fmt: skip
+        self.sort = tip(W.Dropdown(description="sort", options=_SORTS, value="none", **dd),
+                        "Order the answers inside each card by this column.")  # fmt: skip
+        self.descending = tip(W.Checkbox(description="descending", indent=False, layout=W.Layout(width="auto")),
+                              "Sort from the largest value down.")  # fmt: skip
+        self.prev_button = tip(W.Button(description="◀ prev"), "Show the previous page of cards (key p).")
+        self.next_button = tip(W.Button(description="next ▶"), "Show the next page of cards (key n).")
         self.page_label = W.HTML()
-        self.jump = W.BoundedIntText(
-            value=1, min=1, max=1, description="card", layout=W.Layout(width="150px")
-        )
-        self.jump_button = W.Button(description="go", layout=W.Layout(width="50px"))
-        self.page_size = W.Dropdown(options=[5, 10, 20, 50], value=page_size, description="per page", **dd)
-        self.refresh_button = W.Button(description="refresh", icon="refresh", layout=W.Layout(width="90px"))
+        self.page_label.add_class("wb-inspector-pages")
+        self.jump = tip(W.BoundedIntText(value=1, min=1, max=1, description="card", layout=W.Layout(width="150px")),
+                        "The number of a card to jump to (key g in the cards).")  # fmt: skip
+        self.jump_button = tip(W.Button(description="go"), "Jump to the card number on the left.")
+        self.page_size = tip(W.Dropdown(options=[5, 10, 20, 50], value=page_size, description="per page", **dd),
+                             "How many cards one page shows.")  # fmt: skip
+        self.refresh_button = tip(W.Button(description="refresh", icon="refresh"),
+                                  "Re-read the run's rows and flags (a chart filter stays until you clear it).")  # fmt: skip
+        self.chart_filter_label = W.HTML()
+        self.clear_ids_button = tip(W.Button(description="Show all rows", icon="times"),
+                                    "Clear the chart selection's filter and show every row again.")  # fmt: skip
+        self.clear_ids_button.add_class("wb-inspector-clear-ids")
+        self.chart_filter = W.HBox([self.chart_filter_label, self.clear_ids_button],
+                                   layout=W.Layout(display="none", align_items="center"))  # fmt: skip
+        self.chart_filter.add_class("wb-inspector-chart-filter")
+        self._ids_source = ""
+        self._clear_handlers: list[Callable[[], None]] = []
+        self.clear_ids_button.on_click(lambda _b: self.clear_ids())
         self.error = W.HTML()
         for w in (self.stage, self.status, self.model, self.operator, self.search, self.regex,
                   self.flagged_only, self.sort, self.descending):  # fmt: skip
@@ -256,7 +168,7 @@ class InspectorPanel(W.VBox):
         finder = W.HBox([self.search, self.regex, self.flagged_only, self.sort, self.descending])
         pager = W.HBox([self.prev_button, self.next_button, self.page_label, self.jump, self.jump_button,
                         self.page_size, self.refresh_button])  # fmt: skip
-        super().__init__([filters, finder, pager, self.error, self.view])
+        super().__init__([filters, finder, pager, self.chart_filter, self.error, self.view])
         self.add_class("wb-inspector-panel")
         self.refresh()
 
@@ -283,10 +195,22 @@ class InspectorPanel(W.VBox):
             self._busy = False
         self._apply(keep_page=True)
 
-    def show_ids(self, ids: Iterable[str] | None) -> None:
-        """Show only these rows (e.g. a chart selection); None shows everything again."""
+    def show_ids(self, ids: Iterable[str] | None, source: str = "") -> None:
+        """Show only these rows (e.g. a chart selection, described by `source`); None shows everything
+        again. While a filter is on, a note above the cards says so and offers to clear it."""
         self._ids = None if ids is None else list(ids)
+        self._ids_source = source if ids is not None else ""
         self._apply()
+
+    def clear_ids(self) -> None:
+        """Drop the chart filter (the "Show all rows" button) and tell `on_clear_ids` listeners."""
+        self.show_ids(None)
+        for fn in list(self._clear_handlers):
+            fn()
+
+    def on_clear_ids(self, fn: Callable[[], None]) -> None:
+        """Call `fn()` when a person clears the chart filter here (the dashboard forgets its selection)."""
+        self._clear_handlers.append(fn)
 
     def go_page(self, number: int) -> None:
         """Show 0-based page `number` (clamped to the pages there are)."""
@@ -367,10 +291,24 @@ class InspectorPanel(W.VBox):
         self.view.message = "" if cards else "No rows match: loosen the filters or clear the search."
         self.page_label.value = (
             f"page {number + 1}/{pages.n_pages} · {pages.n_cards} cards · {pages.rows.height} rows"
+            + (" · <b>filtered by chart</b>" if self._ids is not None else "")
         )
+        self._show_chart_filter(pages.rows.height)
         self.prev_button.disabled = number == 0
         self.next_button.disabled = number >= pages.n_pages - 1
         self.last_render_s = time.perf_counter() - t0
+
+    def _show_chart_filter(self, shown: int) -> None:
+        if self._ids is None:
+            self.chart_filter.layout.display = "none"
+            self.chart_filter_label.value = ""
+            return
+        source = f" ({html.escape(self._ids_source)})" if self._ids_source else ""
+        self.chart_filter_label.value = (
+            f"<span class='wb-chart-filter-note'>⚠ <b>filtered by a chart selection</b>{source}: "
+            f"showing {shown} of {self._frame.height} rows; other filters apply on top.</span>"
+        )
+        self.chart_filter.layout.display = "flex"
 
     def _on_page_size(self, change: dict[str, Any]) -> None:
         self.view.page_size = int(change["new"])

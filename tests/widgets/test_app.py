@@ -101,7 +101,14 @@ def test_whole_flow_generate_inspect_answer_judge_diversity_export_recipe(tmp_pa
     ids = app.diversity.select("lengths", picks)
     assert ids and app.inspector.query.ids == tuple(ids)
     assert app.inspector.view.total <= len(ids)
-    app.diversity.select("lengths", [])
+    # ...and the inspector says so, with a way back (issue 18.3); clearing it there clears the chart's note.
+    assert "lengths chart" in app.inspector.chart_filter_label.value
+    assert app.inspector.chart_filter.layout.display == "flex" and app.diversity.selection_label.value
+    app.inspector.clear_ids_button.click()
+    assert app.inspector.query.ids is None and app.diversity.selection_label.value == ""
+    app.diversity.select("lengths", picks)
+    app.diversity.select("lengths", [])  # a double-click empties the chart selection: every row again
+    assert app.inspector.query.ids is None and app.inspector.chart_filter.layout.display == "none"
 
     _tab(app, "Export")
     app.export.format.value, app.export.target.value = "sft", "jsonl"

@@ -116,6 +116,28 @@ def test_show_ids_restricts_and_clears(session):
     assert panel.view.total == 252
 
 
+def test_a_chart_filter_is_shown_and_can_be_cleared(session):
+    """Issue 18.3: after a click on a Diversity bar the inspector showed "3 cards · 3 rows" with no
+    word about a chart filter and no way to clear it; its own refresh kept the filter silently."""
+    panel = InspectorPanel(session)
+    cleared: list[bool] = []
+    panel.on_clear_ids(lambda: cleared.append(True))
+    assert panel.chart_filter.layout.display == "none"  # nothing to show without a filter
+    ids = session.store.rows().filter(pl.col("model") == "text-davinci-003")["id"].to_list()[:3]
+    panel.show_ids(ids, source="shape chart: verb=write")
+    assert panel.view.total == 3
+    assert panel.chart_filter.layout.display != "none"
+    note = panel.chart_filter_label.value
+    assert "filtered by a chart selection" in note and "verb=write" in note and "3 of 1008 rows" in note
+    assert "filtered by chart" in panel.page_label.value
+    panel.refresh()  # the inspector's own refresh keeps the filter, and keeps saying so
+    assert panel.view.total == 3 and "verb=write" in panel.chart_filter_label.value
+    panel.clear_ids_button.click()
+    assert panel.view.total == 252 and panel.chart_filter.layout.display == "none"
+    assert "filtered" not in panel.page_label.value
+    assert cleared == [True]  # the dashboard is told, so its "rows selected" note goes too
+
+
 def test_refreshes_when_the_session_says_rows_changed(tmp_path):
     session = Session(FakeBackend(), runs_root=tmp_path, run="evo")
     panel = InspectorPanel(session)

@@ -31,7 +31,7 @@ def default_model_path() -> Path:
 @pytest.fixture(scope="session")
 def llama_backend(default_model_path):
     """The real default model, in-process, shared by every test (loading costs about a second)."""
-    from workbench.engine.llama import LlamaCppBackend
+    from workbench.engine import LlamaCppBackend
 
     backend = LlamaCppBackend(default_model_path, n_parallel=16, n_ctx_per_seq=1024)
     yield backend

@@ -99,6 +99,8 @@ def open_run(
         "recipe_hash": recipe.work_hash(),
         "model": backend.name,
         "model_sha": backend.model_id,
+        # CPU flags, llama.cpp build and buffer setting: a row's text depends on them (README, determinism).
+        "engine": getattr(backend, "runtime", None),
         "steps": recipe.step_labels(),
         "made_by": "workbench run",
     }

@@ -70,7 +70,14 @@ class Session:
         with self._lock:
             if self._backend is None:
                 self._backend = load_backend(self._model_spec, **self._model_options)
+                self._record_engine()
             return self._backend
+
+    def _record_engine(self) -> None:
+        # The run manifest records how the engine ran (CPU flags, llama.cpp build, buffer setting).
+        runtime = getattr(self._backend, "runtime", None)
+        if self._store is not None and runtime is not None:
+            self._store.update_manifest(model_spec=self._model_spec, engine=runtime)
 
     @property
     def model_loaded(self) -> bool:
@@ -87,6 +94,7 @@ class Session:
                     self._store = RunStore.open(path)
                 else:
                     self._store = RunStore.create(self.runs_root, self.run_name, manifest=manifest)
+                self._record_engine()
             return self._store
 
     def open_run(self, name: str, *, create: bool = True) -> RunStore:

@@ -104,7 +104,7 @@ def test_pairwise_on_real_answers_runs_both_orders(llama_backend, store, shared_
 
 def test_chat_models_get_messages_and_stay_on_the_scale(chat_model_path, tmp_path, shared_data):
     """The default weights with Gemma's chat template: the judge sends chat messages, same grammar."""
-    from workbench.engine.llama import LlamaCppBackend
+    from workbench.engine import LlamaCppBackend
     from workbench.runs import RunStore
 
     backend = LlamaCppBackend(chat_model_path, n_parallel=2, n_ctx_per_seq=1024)

@@ -34,10 +34,11 @@ BufferPolicy = Literal["default", "no_extra_bufts"]
 POLICIES: tuple[BufferPolicy, ...] = ("default", "no_extra_bufts")
 SAFE_POLICY: BufferPolicy = "no_extra_bufts"
 _CHECK_TIMEOUT_S = 180.0
-# Measured on an AMX Xeon (2 threads, the engine benchmark): see README "CPU safety".
+# Measured with `make bench` on a 2-core AMX Xeon (README, "CPU safety"): 231.5 tok/s with this setting; a
+# build without AMX kernels, repacking on, gave 216.6 and with it off 223.0 — repacking bought nothing there.
 _COST_NOTE = (
-    "it turns off llama.cpp's weight repacking, which costs roughly 5-10% of generation speed on CPUs "
-    "where repacking works"
+    "it also turns off llama.cpp's weight repacking; on the Xeon we measured that cost nothing (231.5 tok/s "
+    "without it vs 216.6 with repacking on a build without AMX), other CPUs may lose a few percent"
 )
 
 

@@ -3,8 +3,7 @@
 import polars as pl
 import pytest
 
-from workbench.engine import SamplingParams
-from workbench.engine import LlamaCppBackend
+from workbench.engine import LlamaCppBackend, SamplingParams
 from workbench.runs import RunStore
 from workbench.selfinstruct.magpie import MagpieConfig, magpie_prefix, run_magpie
 

@@ -99,7 +99,7 @@ def test_amx_is_never_self_checked_with_the_default(fresh_cache, default_model_p
         verdict = choose_policy(default_model_path)
     assert checked == ["no_extra_bufts"] and verdict.policy == "no_extra_bufts"
     msg = str(caught[0].message)
-    assert "use_extra_bufts=False" in msg and "costs" in msg  # which feature, which setting, what it costs
+    assert "use_extra_bufts=False" in msg and "cost" in msg  # which feature, which setting, what it costs
 
 
 def test_a_crashing_self_check_falls_back_and_says_so_once(fresh_cache, default_model_path, monkeypatch):

@@ -7,17 +7,15 @@ Judgments, rubric versions (manifest) and human labels are all in the run direct
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from typing import Any
 
 import altair as alt
-import anywidget
 import ipywidgets as W
 import polars as pl
-import traitlets as T
 
 from widgets.job_controls import JobControlsMixin
 from widgets.labeler import CalibrationLabeler, PairwiseLabeler
+from widgets.rubric_editor import RubricEditor, RubricProblem, check_draft, rubric_draft
 from workbench.jobs import Job
 from workbench.judge import (
     JudgeConfig,
@@ -41,7 +39,6 @@ from workbench.session import Session
 
 __all__ = ["DEFAULT_RUBRIC", "JudgePanel", "RubricEditor"]
 
-_HERE = Path(__file__).parent
 DEFAULT_RUBRIC = likert_rubric(
     "helpfulness",
     "Grade how well the response answers the instruction.",
@@ -59,29 +56,7 @@ _PLACEHOLDER = {
     "instruction": "Name three primary colours.",
     "text": "Red, yellow and blue.",
 }
-
-
-def _rubric_draft(rubric: Rubric) -> dict[str, Any]:
-    d = rubric.model_dump(
-        mode="json",
-        include={"name", "task_description", "criteria", "levels", "reference_answer", "allow_ties"},
-    )
-    d["criteria"] = list(d["criteria"])
-    d["levels"] = [dict(level) for level in d["levels"]]
-    return d
-
-
-class RubricEditor(anywidget.AnyWidget):
-    """Form for criteria and level descriptions with a live preview of the rendered judge prompt."""
-
-    _esm = _HERE / "rubric_editor.js"
-    _css = _HERE / "rubric_editor.css"
-
-    draft = T.Dict().tag(sync=True)
-    preview = T.Unicode("").tag(sync=True)
-    error = T.Unicode("").tag(sync=True)
-    version = T.Unicode("").tag(sync=True)
-    parent_version = T.Unicode("").tag(sync=True)
+_rubric_draft = rubric_draft
 
 
 def _error_html(message: str) -> str:
@@ -148,10 +123,9 @@ class JudgePanel(JobControlsMixin, W.VBox):
 
     # -- rubric --------------------------------------------------------------------------------
     def draft_rubric(self) -> Rubric:
-        """The rubric the editor describes: the current version, or a new version edited from it."""
-        draft = dict(self.editor.draft)
-        changes = {k: v for k, v in draft.items() if _rubric_draft(self.rubric).get(k) != v}
-        return self.rubric.edit(**changes) if changes else self.rubric
+        """The rubric the editor describes: the current version, or a new version edited from it.
+        Raises `RubricProblem` (a plain message and the field it concerns) for a draft not usable yet."""
+        return check_draft(self.rubric, dict(self.editor.draft))[0]
 
     def set_rubric(self, rubric: Rubric) -> None:
         """Load a rubric version into the editor (it becomes the base of later edits)."""
@@ -160,26 +134,33 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self._update_preview()
 
     def _update_preview(self) -> None:
+        """Validate the draft and render its judge prompt on the first sample row (or a placeholder);
+        a problem goes to the editor only, at its field, and the header never names a stale version."""
+        ed = self.editor
         try:
-            rubric = self.draft_rubric()
-        except Exception as err:  # a half-typed level, a Jinja typo: say what to fix, keep the form
-            self.editor.error = str(err)
-            return
-        rec = self.sample.row(0, named=True) if self.sample.height else _PLACEHOLDER
-        cfg = JudgeConfig()
-        instruction = rec.get("instruction") or rec.get("prompt") or ""
-        if rec.get("input"):
-            instruction = f"{instruction}\n\n{rec['input']}"
-        try:
+            rubric, _ = check_draft(self.rubric, dict(ed.draft), pairwise=self.mode.value == "pairwise")
+            rec = self.sample.row(0, named=True) if self.sample.height else _PLACEHOLDER
+            instruction = rec.get("instruction") or rec.get("prompt") or ""
+            if rec.get("input"):
+                instruction = f"{instruction}\n\n{rec['input']}"
             body = rubric.render(instruction, rec.get("text") or "")
-        except Exception as err:
-            self.editor.error = str(err)
+        except (RubricProblem, ValueError) as err:  # a half-typed level, a Jinja typo: say what to fix
+            problem = err if isinstance(err, RubricProblem) else RubricProblem("template", str(err))
+            ed.error, ed.error_field = str(problem), problem.field
+            ed.version = ed.parent_version = ""
+            ed.header = "This draft has a problem (shown at its field): fix it to get a rubric version."
             return
         chat = self.session.model_loaded and self.session.backend.chat_template is not None
-        self.editor.preview = body if chat else body + cfg.completion_suffix
-        self.editor.error = ""
-        self.editor.version = rubric.version
-        self.editor.parent_version = rubric.parent_version or ""
+        ed.preview = body if chat else body + JudgeConfig().completion_suffix
+        ed.error, ed.error_field = "", ""
+        ed.version, ed.parent_version = rubric.version, rubric.parent_version or ""
+        if rubric.version == self.rubric.version:
+            ed.header = f"version {rubric.version}: the rubric the next judge run uses" + (
+                f" (edited from {rubric.parent_version})" if rubric.parent_version else ""
+            )
+        else:
+            ed.header = (f"draft version {rubric.version}, edited from {self.rubric.version}: "
+                         "judging with it records it as a new version")  # fmt: skip
 
     # -- sample & running ----------------------------------------------------------------------
     def set_rows(self, rows: pl.DataFrame | None) -> None:
@@ -216,6 +197,12 @@ class JudgePanel(JobControlsMixin, W.VBox):
             return None
         try:
             rubric = self.draft_rubric()
+        except RubricProblem:  # already shown, once, at its field in the editor
+            self._update_preview()
+            self.progress.value = 0.0
+            self.progress_label.value = "not started: the rubric above has a problem to fix first"
+            return None
+        try:
             config = self.config()
             self.sample = self._pick_sample()
             if self.sample.height == 0:

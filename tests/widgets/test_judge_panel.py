@@ -107,10 +107,59 @@ def test_bad_edits_show_errors_without_losing_the_form(session):
     draft = dict(panel.editor.draft)
     draft["levels"] = [{"score": 1, "description": "bad"}, {"score": 3, "description": "good"}]
     panel.editor.draft = draft
-    assert "consecutive" in panel.editor.error
+    assert "consecutive" in panel.editor.error and "2 is missing" in panel.editor.error
+    assert panel.editor.error_field == "levels"
+    assert panel.editor.draft["levels"][1]["score"] == 3  # the form keeps what was typed
+
+
+def test_a_rubric_error_is_one_plain_message_in_one_place(session):
+    """Issue 18.4: a duplicate score level showed pydantic's `input_value={…}` text and an
+    errors.pydantic.dev link in the editor, the panel's error line and the app's error area at once."""
+    panel = JudgePanel(session, sample_size=2)
+    first = panel.rubric.version
+    draft = dict(panel.editor.draft)
+    draft["levels"] = [{"score": 1, "description": "bad"}, {"score": 3, "description": "ok"},
+                       {"score": 3, "description": "good"}, {"score": 2, "description": "fine"}]  # fmt: skip
+    panel.editor.draft = draft
+    assert panel.editor.error == "score 3 appears twice in the levels"
+    assert panel.editor.error_field == "levels"
+    assert "draft" in panel.editor.header and "problem" in panel.editor.header  # not a stale version
+    assert first not in panel.editor.header
     panel.run_button.click()
-    assert panel.job is None and "consecutive" in panel.error.value
-    assert session.errors and "Judge" in session.errors[-1]
+    assert panel.job is None
+    assert panel.error.value == "" and session.errors == []  # shown once: in the editor, not three times
+    assert "rubric" in panel.progress_label.value and "not started" in panel.progress_label.value
+    for bad in ({"score": None, "description": "x"}, {"score": 4, "description": ""}):
+        d = dict(draft, levels=[{"score": 1, "description": "a"}, {"score": 2, "description": "b"},
+                                {"score": 3, "description": "c"}, bad])  # fmt: skip
+        panel.editor.draft = d
+        assert panel.editor.error_field == "levels"
+        assert "pydantic" not in panel.editor.error and "input_value" not in panel.editor.error
+    panel.set_rubric(panel.rubric)  # back to a valid rubric: the message goes, the header is current
+    assert panel.editor.error == "" and panel.editor.error_field == ""
+    assert panel.editor.header.startswith(f"version {first}")
+
+
+def test_the_prompt_template_is_editable_with_a_live_preview(session):
+    """Issue 18.4: the template could only be changed from Python; the sandbox's error belongs at the field."""
+    panel = JudgePanel(session, sample_size=2)
+    draft = dict(panel.editor.draft)
+    assert "{{ instruction }}" in draft["template"]
+    panel.editor.draft = dict(draft, template="Grade this.\n{{ instruction }}\n{{ response }}\nScore:")
+    assert panel.editor.preview.startswith("Grade this.") and panel.editor.error == ""
+    assert "edited from" in panel.editor.header
+    panel.editor.draft = dict(draft, template="{{ instruction }} {{ answer }}")
+    assert panel.editor.error_field == "template"
+    assert "answer" in panel.editor.error and "response" in panel.editor.error  # the name and what exists
+    panel.editor.draft = dict(draft, template="{% if %}")
+    assert panel.editor.error_field == "template" and "line 1" in panel.editor.error
+    panel.editor.draft = dict(draft, template="{{ instruction.__class__.__mro__ }}")
+    assert panel.editor.error_field == "template" and "unsafe" in panel.editor.error  # the sandbox said no
+    assert "pydantic" not in panel.editor.error
+    panel.editor.draft = dict(draft, template="Judge: {{ instruction }}\n\nResponse to grade:\n{{ response }}\n\nScore:")
+    panel.run_button.click()
+    assert panel.job.wait(20).state == "done", panel.job.error_text
+    assert panel.rubric.template.startswith("Judge:")  # the edited template is what was judged with
 
 
 def test_labelling_by_keyboard_actions_and_agreement(session):

@@ -94,7 +94,7 @@ class AnswersPanel(JobControlsMixin, W.VBox):
                 raise ValueError("the run has no kept instructions yet: run self-instruct above first")
             backend, store = self.session.backend, self.session.store
         except Exception as err:
-            self._fail(f"cannot start: {err}")
+            self._cannot_start(str(err))
             return None
         self.error.value = ""
 
@@ -287,6 +287,10 @@ class Workbench(W.VBox):
 
     def _on_job_progress(self, panel: Any) -> None:
         job = panel.job
+        if job is not None and job.state == "done" and self.errors:
+            prefix = {id(self.generate): "Self-instruct:", id(self.answers): "Answers:"}.get(id(panel), "Judge:")
+            if self.errors[-1].startswith(prefix):  # the step that failed has now worked: its error is stale
+                self.clear_error()
         if job is not None and job.progress is not None and job.progress.tokens_generated:
             self.tokens_per_s = job.progress.tokens_per_s
             self._update_status()

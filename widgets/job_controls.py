@@ -2,7 +2,9 @@
 
 Every panel that starts long work (self-instruct, answers, the judge) shares this wiring: the job
 runs in a worker thread, these callbacks only copy its progress into widget traits, and a failure
-goes to the panel's `_fail` (its error area and the session's).
+goes to the panel's `_fail` (its error area and the session's). The label always describes the
+current state: a live ETA only while the job runs; "done", "cancelled" or "failed" with what was kept
+once it ends; "not started" when a run was refused, never the previous run's "done" beside it.
 """
 
 from __future__ import annotations
@@ -42,9 +44,15 @@ class JobControlsMixin:
 
     def stop(self) -> None:
         """Ask the job to stop; rows already finished stay in the run, and a re-run resumes."""
-        if self.job is not None:
+        if self.job is not None and self.job.running:
             self.job.cancel()
             self.progress_label.value = "stopping…"
+
+    def _cannot_start(self, reason: str) -> None:
+        """A run was refused before it began: reset the bar and label, then show why in the error area."""
+        self.progress.value = 0.0
+        self.progress_label.value = "not started: see the message below"
+        self._fail(f"cannot start: {reason}")
 
     def _on_progress(self, p: Progress) -> None:
         self.progress.value = p.rows_done / p.rows_total if p.rows_total else 0.0
@@ -56,12 +64,24 @@ class JobControlsMixin:
 
     def _on_done(self, job: Job) -> None:
         self.run_button.disabled, self.stop_button.disabled = False, True
+        self.progress_label.value = html.escape(finished_summary(job.state, job.progress))
         if job.state == "failed":
             self._fail(f"{self.failure_prefix}: {job.error_text}")
-        else:
-            described = f" · {job.progress.describe()}" if job.progress else ""
-            self.progress_label.value = html.escape(job.state + described)
         self._after_done(job)
 
     def _after_done(self, job: Job) -> None:
         """Hook: refresh views once the job has ended (in any state)."""
+
+
+def finished_summary(state: str, p: Progress | None) -> str:
+    """What an ended job's status line says: its state and what it made, never a stale ETA."""
+    if p is None:
+        return {"failed": "failed: see the message below"}.get(state, state)
+    rows = f"{p.rows_done}/{p.rows_total} rows"
+    speed = f"{p.tokens_generated} tokens in {p.elapsed_s:.1f}s ({p.tokens_per_s:.0f} tok/s)"
+    errors = f" · {p.errors} errors" if p.errors else ""
+    if state == "cancelled":
+        return f"cancelled after {rows}: they are kept in the run, and Run resumes from there{errors}"
+    if state == "failed":
+        return f"failed after {rows}: see the message below (finished rows are kept)"
+    return f"{state} · {rows} · {speed}{errors}"

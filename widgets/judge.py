@@ -214,7 +214,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
                 raise ValueError("pairwise needs two answers to the same prompt (rows sharing a parent_id)")
             backend, store = self.session.backend, self.session.store
         except Exception as err:
-            self._fail(f"cannot start: {err}")
+            self._cannot_start(str(err))
             return None
         self.rubric = rubric
         self.error.value = ""

@@ -145,7 +145,7 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
             seeds = self.seeds_panel.seeds
             backend, store = self.session.backend, self.session.store
         except Exception as err:
-            self._fail(f"cannot start: {err}")
+            self._cannot_start(str(err))
             return None
         self.error.value = ""
 

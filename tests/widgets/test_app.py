@@ -149,6 +149,20 @@ def test_step_errors_show_in_the_error_area(tmp_path):
     assert "missing.jsonl" in app.error_box.value and "does not exist" in app.error_box.value
 
 
+def test_an_error_goes_once_the_same_step_succeeds(tmp_path):
+    """Issue 18.5: the error area kept "Answers: cannot start" beside a finished answers run."""
+    app = make_app(tmp_path)
+    app.answers.run_button.click()  # nothing to answer yet
+    assert app.error_row.layout.display == "flex" and "Answers" in app.error_box.value
+    app.generate.run_button.click()
+    assert app.generate.job.wait(60).state == "done"
+    assert app.error_row.layout.display == "flex"  # another step's success says nothing about Answers
+    app.answers.run_button.click()
+    assert app.answers.job.wait(60).state == "done"
+    assert app.error_row.layout.display == "none" and app.error_box.value == ""
+    assert app.answers.progress_label.value.startswith("done")
+
+
 def test_bad_model_path_shows_the_engine_message_and_keeps_the_model(tmp_path):
     app = make_app(tmp_path)
     backend = app.session.backend

@@ -37,7 +37,7 @@ from workbench.judge import (
 )
 from workbench.session import Session
 
-__all__ = ["DEFAULT_RUBRIC", "JudgePanel", "RubricEditor"]
+__all__ = ["DEFAULT_RUBRIC", "JudgePanel", "RubricEditor", "same_score_note"]
 
 DEFAULT_RUBRIC = likert_rubric(
     "helpfulness",
@@ -57,6 +57,25 @@ _PLACEHOLDER = {
     "text": "Red, yellow and blue.",
 }
 _rubric_draft = rubric_draft
+
+
+def same_score_note(judgments: pl.DataFrame, version: str) -> str:
+    """A warning when every parsed judgment of `version` gave the same score: such a judge cannot
+    tell answers apart, so its calibration and agreement numbers mean nothing yet."""
+    if judgments.height == 0 or "rubric_version" not in judgments.columns:
+        return ""
+    mine = judgments.filter((pl.col("rubric_version") == version) & pl.col("parse_ok"))
+    scores = mine["score"].drop_nulls().unique().to_list() if mine.height else []
+    if mine.height < 3 or len(scores) != 1:
+        return ""
+    return (
+        "<div class='wb-judge-warning' style='border-left:4px solid #e65100;padding:4px 8px;margin:4px 0'>"
+        f"<b>Every one of the {mine.height} judged rows got score {scores[0]}</b>: this judge does not tell "
+        "answers apart, so the score chart, agreement and bias below mean nothing yet. The default model is "
+        "a small base model and a poor judge. Load a better judge in the model picker at the top (a GGUF "
+        "path, <code>hf://owner/repo/file.gguf</code>, or an endpoint URL; in Python "
+        "<code>load_backend(\"hf://repo/file.gguf\")</code>) and judge again.</div>"
+    )
 
 
 def _error_html(message: str) -> str:
@@ -91,6 +110,8 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self.progress_label = W.HTML()
         self.error = W.HTML()
         self.parse_table = W.HTML()
+        self.same_score_note = W.HTML()
+        self.same_score_note.add_class("wb-judge-same-score")
         alt.JupyterChart.enable_offline(True)
         self.chart = alt.JupyterChart(self._chart_spec(pl.DataFrame(), {}))
         self.labeler = CalibrationLabeler(lambda: self.session.store)
@@ -113,7 +134,8 @@ class JudgePanel(JobControlsMixin, W.VBox):
             self.error,
         ])  # fmt: skip
         tabs = W.Tab(
-            [W.VBox([self.chart, self.parse_table]), self.labeler, self.pair_labeler, self.agreement]
+            [W.VBox([self.same_score_note, self.chart, self.parse_table]), self.labeler, self.pair_labeler,
+             self.agreement]
         )
         for i, title in enumerate(("Scores", "Label", "Label pairs", "Agreement & bias")):
             tabs.set_title(i, title)
@@ -258,6 +280,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
             self._fail(f"cannot read the run: {err}")
             return
         names = version_labels(judgments) if judgments.height else {}
+        self.same_score_note.value = same_score_note(judgments, self.rubric.version)
         self.chart.chart = self._chart_spec(score_histogram(judgments, self.rubric.scale), names)
         everything = judgments_in(self.session.store)
         all_names = version_labels(everything) if everything.height else {}
@@ -282,7 +305,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
             return
         names = version_labels(judgments)
         labels = self.session.store.label_values("human_score")
-        parts = []
+        parts = [self.same_score_note.value] if self.same_score_note.value else []
         if labels:
             agr = score_agreement(judgments, labels, scale=self.rubric.scale, n_boot=500)
             parts.append("<h4>Agreement with your labels</h4>" + self._metric_html(agr, names))

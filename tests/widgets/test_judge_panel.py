@@ -265,3 +265,24 @@ def test_pair_labels_by_keyboard_actions_feed_pairwise_agreement(tmp_path):
     assert cards[1]["key"] not in s.store.label_values("human_pref")
     with pytest.raises(ValueError, match="'A', 'B' or 'tie'"):
         panel.pair_labeler.set_preference(cards[0]["key"], "C")
+
+
+def test_a_judge_that_gives_every_row_the_same_score_is_called_out(session):
+    """Issue 18.6: the default judge gave every row the same score, so the calibration view meant
+    nothing at first sight and nothing said so."""
+    session.use_model(FakeBackend(responder=lambda req: " Fine.\nScore: 3"))
+    panel = JudgePanel(session, sample_size=5)
+    assert panel.same_score_note.value == ""
+    panel.run_button.click()
+    assert panel.job.wait(20).state == "done", panel.job.error_text
+    note = panel.same_score_note.value
+    assert "every one of the 5 judged rows got score 3" in note.lower()
+    assert "hf://" in note and "model picker" in note  # where to get a better judge
+    assert "score 3" in panel.agreement.value.lower() and "hf://" in panel.agreement.value
+    # A judge that tells rows apart shows no such note.
+    session.use_model(FakeBackend(responder=length_judge))
+    draft = dict(panel.editor.draft, task_description="Grade it by length.")
+    panel.editor.draft = draft
+    panel.run_button.click()
+    assert panel.job.wait(20).state == "done"
+    assert panel.same_score_note.value == ""

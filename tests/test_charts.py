@@ -148,3 +148,12 @@ def test_enable_offline_sets_renderer():
 def test_missing_column_error_says_what_to_fix():
     with pytest.raises(ValueError, match=r"needs column\(s\) \['words'\]"):
         charts.histogram(pl.DataFrame({"x": [1]}), "words")
+
+
+def test_metric_panels_are_titled_in_plain_words():
+    """Issue 18.7: `distinct_n` and friends were the panel titles, unexplained."""
+    cmp = pl.DataFrame({"set": ["a", "a"], "metric": ["distinct_2", "self_bleu"], "value": [0.5, 0.2],
+                        "ci_low": [None, 0.1], "ci_high": [None, 0.3], "sample_size": [4, 4]})  # fmt: skip
+    spec = json.dumps(charts.metric_comparison(cmp).to_dict())
+    assert charts.METRIC_TITLES["distinct_2"] in spec and "distinct-2" in charts.METRIC_TITLES["distinct_2"]
+    assert charts.METRIC_TITLES["self_bleu"] in spec

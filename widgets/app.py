@@ -23,6 +23,7 @@ from widgets.export_panel import ExportPanel
 from widgets.inspector import InspectorPanel
 from widgets.job_controls import JobControlsMixin
 from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
+from widgets.ui import tip
 from workbench.completions import CompletionConfig, run_completions
 from workbench.engine import Backend, EngineError, default_model_path, load_backend
 from workbench.jobs import Job
@@ -52,12 +53,21 @@ class AnswersPanel(JobControlsMixin, W.VBox):
     ) -> None:
         self.session = session
         self.job: Job | None = None
-        self.k = W.BoundedIntText(k, min=1, max=64, description="answers each")
+        self.k = W.BoundedIntText(k, min=1, max=64, description="answers per instruction")
         self.max_tokens = W.IntSlider(max_tokens, min=8, max=512, description="max tokens")
         self.temperature = W.FloatSlider(temperature, min=0.0, max=2.0, step=0.05, description="temperature")
         self.seed = W.BoundedIntText(0, min=0, max=2**31, description="seed")
         self.run_button = W.Button(description="Answer instructions", icon="reply", button_style="primary")
         self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
+        for control, text in (
+            (self.k, "How many answers to sample for each kept instruction."),
+            (self.max_tokens, "The longest an answer may be, in tokens."),
+            (self.temperature, "Sampling randomness: 0 always picks the likeliest word, higher is more varied."),
+            (self.seed, "The random seed that makes the answers repeat exactly."),
+            (self.run_button, "Sample answers to the run's kept instructions with the model."),
+            (self.stop_button, "Stop after the rows in flight; finished answers stay in the run."),
+        ):
+            tip(control, text)
         self.run_button.add_class("wb-answers-run")
         self.stop_button.add_class("wb-answers-stop")
         self.progress = W.FloatProgress(0.0, min=0.0, max=1.0)
@@ -170,7 +180,9 @@ class Workbench(W.VBox):
                                   placeholder="default · /path/to/model.gguf · http://127.0.0.1:8080/v1",
                                   layout=W.Layout(width="460px"))  # fmt: skip
         self.model_input.add_class("wb-model-input")
-        self.load_button = W.Button(description="Load", icon="download", tooltip=MODEL_HELP)
+        tip(self.model_input, "The model every tab uses: default, a .gguf path, or a server URL.")
+        self.load_button = tip(W.Button(description="Load", icon="download"),
+                               "Load the model named on the left (the current one stays until it has loaded).")  # fmt: skip
         self.load_button.add_class("wb-model-load")
         self.status = W.HTML()
         self.status.add_class("wb-status")
@@ -178,7 +190,7 @@ class Workbench(W.VBox):
         self.error_box = W.HTML()
         self.error_box.add_class("wb-error")
         self.error_box.add_class("wb-app-error")
-        self.dismiss_button = W.Button(description="dismiss", icon="times", layout=W.Layout(width="110px"))
+        self.dismiss_button = tip(W.Button(description="Dismiss", icon="times"), "Hide this message.")
         self.error_row = W.HBox([self.error_box, self.dismiss_button], layout=W.Layout(display="none"))
         self.tabs = W.Tab(children=[
             self.seeds, W.VBox([self.generate, self.answers]), self.inspector, self.judge, self.diversity,

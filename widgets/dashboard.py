@@ -86,7 +86,7 @@ class DiversityPanel(widgets.VBox):
         self.stage = tip(widgets.Dropdown(options=[(ALL_LABEL, ALL)], value=ALL, description="stage"),
                          "Which rows to measure: instructions, answers, judge outputs, or all of them mixed.")  # fmt: skip
         self.compare_by = tip(widgets.Dropdown(options=[NONE], value=NONE, description="compare by"),
-                              "Split the rows into sets by this column (round, model...) and compare them.")  # fmt: skip
+                              "Split the rows into sets by this column (round or model, for instance) and compare them.")  # fmt: skip
         self.other_runs = tip(widgets.SelectMultiple(options=[], description="compare with runs", rows=3),
                               "Other runs in the runs folder to compare this run against.")  # fmt: skip
         self.embeddings = tip(widgets.Checkbox(value=False, description="embeddings (uses the model)", indent=False),

@@ -15,6 +15,7 @@ from pathlib import Path
 import ipywidgets as W
 import polars as pl
 
+from widgets.ui import tip
 from workbench.export import ExportResult, ExportSpec, export_run
 from workbench.jobs import Job
 from workbench.recipe import ModelSpec, Recipe, SeedsSpec, Step
@@ -54,7 +55,7 @@ class ExportPanel(W.VBox):
         self.last_recipe: Path | None = None
         self._auto_path = ""
         self.format = W.Dropdown(options=FORMATS, value="sft", description="format")
-        self.target = W.Dropdown(options=TARGETS, value="parquet", description="target")
+        self.target = W.Dropdown(options=TARGETS, value="parquet", description="file format")
         self.stage = W.Dropdown(
             options=["completion", "evolution"], value="completion", description="answers"
         )
@@ -67,6 +68,19 @@ class ExportPanel(W.VBox):
         self.recipe_button = W.Button(description="Save recipe", icon="save")
         self.result = W.HTML()
         self.error = W.HTML()
+        for control, text in (
+            (self.format, "The dataset shape: SFT pairs, DPO preference pairs or prompt-completion rows."),
+            (self.target, "The file format to write (or a Hugging Face datasets folder)."),
+            (self.stage, "Which rows are the answers: completions or evolved prompts."),
+            (self.min_score, "Keep only rows the judge scored at least this high (0 keeps every kept row)."),
+            (self.min_margin, "For DPO, the least score gap between the chosen and the rejected answer."),
+            (self.path, "Where the export is written."),
+            (self.overwrite, "Allow replacing a file or folder that already exists."),
+            (self.export_button, "Write the dataset to the path above."),
+            (self.recipe_path, "Where the recipe (the steps and knobs that made this run) is saved."),
+            (self.recipe_button, "Save a recipe that replays this run headless or on a cluster."),
+        ):
+            tip(control, text)
         self.path.add_class("wb-export-path")
         self.export_button.add_class("wb-export-run")
         self.recipe_button.add_class("wb-export-recipe")

@@ -14,8 +14,10 @@ import ipywidgets as W
 import polars as pl
 
 from widgets.job_controls import JobControlsMixin
+from widgets.judge_notes import METRIC_HELP, metric_table, same_score_note
 from widgets.labeler import CalibrationLabeler, PairwiseLabeler
 from widgets.rubric_editor import RubricEditor, RubricProblem, check_draft, rubric_draft
+from widgets.ui import tip
 from workbench.jobs import Job
 from workbench.judge import (
     JudgeConfig,
@@ -37,7 +39,7 @@ from workbench.judge import (
 )
 from workbench.session import Session
 
-__all__ = ["DEFAULT_RUBRIC", "JudgePanel", "RubricEditor", "same_score_note"]
+__all__ = ["DEFAULT_RUBRIC", "METRIC_HELP", "JudgePanel", "RubricEditor", "same_score_note"]
 
 DEFAULT_RUBRIC = likert_rubric(
     "helpfulness",
@@ -59,25 +61,6 @@ _PLACEHOLDER = {
 _rubric_draft = rubric_draft
 
 
-def same_score_note(judgments: pl.DataFrame, version: str) -> str:
-    """A warning when every parsed judgment of `version` gave the same score: such a judge cannot
-    tell answers apart, so its calibration and agreement numbers mean nothing yet."""
-    if judgments.height == 0 or "rubric_version" not in judgments.columns:
-        return ""
-    mine = judgments.filter((pl.col("rubric_version") == version) & pl.col("parse_ok"))
-    scores = mine["score"].drop_nulls().unique().to_list() if mine.height else []
-    if mine.height < 3 or len(scores) != 1:
-        return ""
-    return (
-        "<div class='wb-judge-warning' style='border-left:4px solid #e65100;padding:4px 8px;margin:4px 0'>"
-        f"<b>Every one of the {mine.height} judged rows got score {scores[0]}</b>: this judge does not tell "
-        "answers apart, so the score chart, agreement and bias below mean nothing yet. The default model is "
-        "a small base model and a poor judge. Load a better judge in the model picker at the top (a GGUF "
-        "path, <code>hf://owner/repo/file.gguf</code>, or an endpoint URL; in Python "
-        "<code>load_backend(\"hf://repo/file.gguf\")</code>) and judge again.</div>"
-    )
-
-
 def _error_html(message: str) -> str:
     return f"<div style='color:#b00020;white-space:pre-wrap'>{html.escape(message)}</div>"
 
@@ -95,12 +78,13 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self._given_rows: pl.DataFrame | None = None
         self.editor = RubricEditor(draft=_rubric_draft(self.rubric))
         self.sample_size = W.BoundedIntText(
-            sample_size, min=1, max=100_000, description="sample", layout=W.Layout(width="160px")
+            sample_size, min=1, max=100_000, description="sample size", layout=W.Layout(width="auto")
         )
-        self.seed = W.BoundedIntText(0, min=0, max=2**31, description="seed", layout=W.Layout(width="160px"))
+        self.seed = W.BoundedIntText(0, min=0, max=2**31, description="seed", layout=W.Layout(width="auto"))
         self.max_tokens = W.IntSlider(48, min=16, max=512, description="max tokens")
-        self.reasoning_chars = W.IntSlider(100, min=10, max=1000, description="reasoning ≤")
-        self.mode = W.ToggleButtons(options=["absolute", "pairwise"], value="absolute", description="judge")
+        self.reasoning_chars = W.IntSlider(100, min=10, max=1000, description="feedback at most (chars)")
+        self.mode = W.ToggleButtons(options=["absolute", "pairwise"], value="absolute", description="judge mode",
+                                tooltips=["Grade each answer on the scale.", "Pick the better of two answers."])
         self.mode.style.button_width = "80px"
         self.run_button = W.Button(description="Judge sample", icon="gavel", button_style="primary")
         self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
@@ -117,7 +101,18 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self.labeler = CalibrationLabeler(lambda: self.session.store)
         self.pair_labeler = PairwiseLabeler(lambda: self.session.store)
         self.agreement = W.HTML()
-        self.refresh_button = W.Button(description="refresh", icon="refresh", layout=W.Layout(width="100px"))
+        self.refresh_button = W.Button(description="refresh", icon="refresh")
+        for control, text in (
+            (self.sample_size, "How many answers (or prompts, in pairwise mode) to judge."),
+            (self.seed, "The random seed that picks the sample and makes judging repeat exactly."),
+            (self.max_tokens, "The longest the judge's feedback and score may be, in tokens."),
+            (self.reasoning_chars, "The most characters of feedback the judge may write before its score."),
+            (self.mode, "Absolute grades each answer on the scale; pairwise picks the better of two answers."),
+            (self.run_button, "Judge the sample with the rubric above."),
+            (self.stop_button, "Stop after the rows in flight; finished judgments stay in the run."),
+            (self.refresh_button, "Re-read the run's judgments and labels."),
+        ):
+            tip(control, text)
 
         self.editor.observe(lambda _c: self._update_preview(), names="draft")
         self.run_button.on_click(lambda _b: self.run())
@@ -320,16 +315,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
 
     @staticmethod
     def _metric_html(df: pl.DataFrame, names: dict[str, str]) -> str:
-        if df.height == 0:
-            return "<i>not enough data</i>"
-        rows = []
-        for r in df.iter_rows(named=True):
-            ci = "" if r["ci_low"] is None else f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
-            value = "n/a" if r["value"] is None or r["value"] != r["value"] else f"{r['value']:.2f}"
-            rows.append(f"<tr><td>{html.escape(names.get(r['rubric_version'], r['rubric_version']))}</td>"
-                        f"<td>{r['metric']}</td><td>{value}</td><td>{ci}</td><td>{r['n']}</td></tr>")  # fmt: skip
-        head = "<tr><th>version</th><th>metric</th><th>value</th><th>95% CI</th><th>n</th></tr>"
-        return f"<table class='wb-judge-metrics'>{head}{''.join(rows)}</table>"
+        return metric_table(df, names)
 
     @staticmethod
     def _parse_html(df: pl.DataFrame, names: dict[str, str]) -> str:

@@ -18,6 +18,7 @@ import polars as pl
 
 from widgets.job_controls import JobControlsMixin
 from widgets.seeds import SeedsPanel
+from widgets.ui import tip
 from workbench.engine import Progress, SamplingParams
 from workbench.jobs import Job
 from workbench.selfinstruct import SelfInstructConfig, apply_similarity_threshold, run_self_instruct
@@ -53,23 +54,39 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
         self.view: pl.DataFrame = pl.DataFrame()  # the same rows re-filtered at the slider's threshold
         self._last_refresh = 0.0
         s = DEFAULT_INSTRUCTION_PARAMS
-        self.k_human = widgets.IntSlider(6, min=0, max=12, description="k human")
-        self.m_machine = widgets.IntSlider(2, min=0, max=8, description="m machine")
+        self.k_human = widgets.IntSlider(6, min=0, max=12, description="human examples")
+        self.m_machine = widgets.IntSlider(2, min=0, max=8, description="model examples")
         self.temperature = widgets.FloatSlider(
             s.temperature, min=0.0, max=2.0, step=0.05, description="temperature"
         )
         self.top_p = widgets.FloatSlider(s.top_p, min=0.05, max=1.0, step=0.05, description="top-p")
         self.max_tokens = widgets.IntSlider(s.max_tokens, min=8, max=256, description="max tokens")
-        self.num_instructions = widgets.BoundedIntText(20, min=1, max=100_000, description="target")
-        self.rounds = widgets.BoundedIntText(5, min=1, max=1000, description="rounds cap")
-        self.prompts_per_round = widgets.BoundedIntText(8, min=1, max=10_000, description="per round")
+        self.num_instructions = widgets.BoundedIntText(20, min=1, max=100_000, description="instructions wanted")
+        self.rounds = widgets.BoundedIntText(5, min=1, max=1000, description="at most rounds")
+        self.prompts_per_round = widgets.BoundedIntText(8, min=1, max=10_000, description="prompts per round")
         self.seed = widgets.BoundedIntText(0, min=0, max=2**32 - 1, description="seed")
-        self.generate_instances = widgets.Checkbox(False, description="generate instances", indent=False)
+        self.generate_instances = widgets.Checkbox(False, description="also write an input and answer for each", indent=False)
         self.threshold = widgets.FloatSlider(
-            0.7, min=0.0, max=1.0, step=0.01, description="ROUGE-L >", continuous_update=True
+            0.7, min=0.0, max=1.0, step=0.01, description="drop if ROUGE-L above", continuous_update=True
         )
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        for control, text in (
+            (self.k_human, "How many human-written seed tasks each prompt shows the model as examples."),
+            (self.m_machine, "How many instructions the model already wrote each prompt shows as examples."),
+            (self.temperature, "Sampling randomness: 0 always picks the likeliest word, higher is more varied."),
+            (self.top_p, "Sample only from the likeliest words whose probabilities add up to this share."),
+            (self.max_tokens, "The longest a generated instruction may be, in tokens."),
+            (self.num_instructions, "Stop once this many new instructions have been kept."),
+            (self.rounds, "Stop after this many rounds even if fewer instructions were kept."),
+            (self.prompts_per_round, "How many few-shot prompts the model completes in each round."),
+            (self.seed, "The random seed that makes a run repeat exactly."),
+            (self.generate_instances, "After each round, have the model write an example input and answer per kept instruction."),
+            (self.threshold, "Drop a candidate whose word overlap with an earlier one is above this (moves re-filter at once)."),
+            (self.run_button, "Grow the instruction pool from the seeds with the model."),
+            (self.stop_button, "Stop after the rows in flight; finished rows stay in the run."),
+        ):
+            tip(control, text)
         self.run_button.add_class("wb-selfinstruct-run")
         self.stop_button.add_class("wb-selfinstruct-stop")
         self.progress = widgets.FloatProgress(0.0, min=0.0, max=1.0)

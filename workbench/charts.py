@@ -22,6 +22,7 @@ import polars as pl
 
 __all__ = [
     "MAX_CHART_ROWS",
+    "METRIC_TITLES",
     "SELECTION",
     "acceptance_over_rounds",
     "acceptance_table",
@@ -39,6 +40,18 @@ __all__ = [
 
 MAX_CHART_ROWS = 5000
 SELECTION = "pick"  # the name of every builder's point selection
+METRIC_TITLES = {
+    "mean_words": "mean words per row",
+    "mean_tokens": "mean tokens per row",
+    "distinct_1": "distinct-1: unique words / all words",
+    "distinct_2": "distinct-2: unique word pairs / all pairs",
+    "distinct_3": "distinct-3: unique word triples / all triples",
+    "self_bleu": "self-BLEU: overlap with the other rows (lower = varied)",
+    "nn_rouge_l": "nearest-row ROUGE-L (near 1 = near-duplicates)",
+    "mean_cosine_distance": "mean embedding distance (higher = varied)",
+    "vendi": "Vendi score: effective number of distinct rows",
+}
+"""Panel titles of `metric_comparison`, in words (metrics of `workbench.metrics.compare_sets`)."""
 
 
 def enable_offline() -> None:
@@ -160,7 +173,9 @@ def metric_comparison(
     `workbench.metrics.compare_sets`). Each panel has its own y scale. Selecting a bar picks a set."""
     _require(compare, "set", "metric", "value", "ci_low", "ci_high")
     data = compare if metrics is None else compare.filter(pl.col("metric").is_in(list(metrics)))
-    data = _check(data.drop_nulls("value"), "metric comparison")
+    data = _check(data.drop_nulls("value"), "metric comparison").with_columns(
+        title=pl.col("metric").replace_strict(METRIC_TITLES, default=pl.col("metric"), return_dtype=pl.Utf8)
+    )
     base = alt.Chart().encode(x=alt.X("set:N", title=None, sort=None))
     bars = base.mark_bar().encode(
         y=alt.Y("value:Q", title=None),
@@ -180,8 +195,8 @@ def metric_comparison(
     errs = base.mark_rule(color="black").encode(y="ci_low:Q", y2="ci_high:Q")
     return (
         alt.layer(bars, errs, data=data)
-        .properties(width=140, height=120)
-        .facet(facet=alt.Facet("metric:N", title=None), columns=columns)
+        .properties(width=180, height=120)
+        .facet(facet=alt.Facet("title:N", title=None, header=alt.Header(labelLimit=260)), columns=columns)
         .resolve_scale(y="independent")
     )
 

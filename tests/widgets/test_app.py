@@ -8,12 +8,14 @@ import html
 import re
 import sys
 
+import ipywidgets
 import polars as pl
 import pytest
 
 from tests.selfinstruct.test_pipeline import scripted  # self-instruct candidates incl. filter bait
 from widgets import Workbench
 from widgets.app import TAB_TITLES, spec_of
+from widgets.ui import controls_in
 from workbench.engine import FakeBackend, GenerationRequest
 from workbench.export import load_export
 from workbench.recipe import load_recipe
@@ -56,6 +58,32 @@ def test_layout_classes_and_shared_session(tmp_path):
     assert "rows</b> 0" in app.status.value and "fake" in app.status.value
     assert app.error_row.layout.display == "none"
     assert app.generate.num_instructions.value == 6 and app.generate.rounds.value == 3  # prefilled knobs
+
+
+JARGON = re.compile(r"^(k human|m machine|target|per round|ROUGE-L >|reasoning ≤|desc|judge|sample)$")
+
+
+def test_every_control_has_a_plain_label_and_a_one_sentence_tooltip(tmp_path):
+    """Issue 18.7: unexplained knobs ("k human / m machine") and cut-off labels; every control gets a
+    readable label and a tooltip of one sentence."""
+    app = make_app(tmp_path)
+    controls = controls_in(app)
+    assert len(controls) > 40  # the walk reaches every tab
+
+    def name(w) -> str:
+        return f"{type(w).__name__}({getattr(w, 'description', '') or getattr(w, 'placeholder', '')!r})"
+
+    missing = [name(w) for w in controls if not (w.tooltip or "").strip()]
+    assert missing == []
+    several = [name(w) for w in controls if not re.fullmatch(r"[^.!?]+(\.[\w)]+[^.!?]*)*[.!?]", w.tooltip.strip())]
+    assert several == []  # one sentence each
+    jargon = [name(w) for w in controls if JARGON.match(str(getattr(w, "description", "")))]
+    assert jargon == []
+    fixed = [name(w) for w in controls if isinstance(w, ipywidgets.Button) and (w.layout.width or "auto") != "auto"]
+    assert fixed == []  # fixed-width buttons cut their text ("di…" on dismiss)
+    narrow = [name(w) for w in controls if hasattr(w.style, "description_width")
+              and getattr(w, "description", "") and w.style.description_width != "initial"]  # fmt: skip
+    assert narrow == []  # a fixed label column cuts longer labels ("temperat…", "answers e…")
 
 
 def test_unknown_knob_is_a_clear_error(tmp_path):

@@ -177,7 +177,7 @@ def test_labelling_by_keyboard_actions_and_agreement(session):
     assert "score:" in view.cards[0]["items"][0]["active"][0]
     assert (
         "kappa_quadratic" in panel.agreement.value
-        and "<td>accuracy</td><td>1.00</td>" in panel.agreement.value
+        and "<code>accuracy</code></small></td><td>1.00</td>" in panel.agreement.value
     )
     assert "length_spearman" in panel.agreement.value
     # Pressing the same score again clears the label.
@@ -286,3 +286,18 @@ def test_a_judge_that_gives_every_row_the_same_score_is_called_out(session):
     panel.run_button.click()
     assert panel.job.wait(20).state == "done"
     assert panel.same_score_note.value == ""
+
+
+def test_agreement_and_bias_metrics_are_named_in_plain_words(session):
+    """Issue 18.7: `kappa_quadratic` and `self_score_gap` stood in the table unexplained."""
+    panel = JudgePanel(session, sample_size=5)
+    panel.run()
+    panel.job.wait(20)
+    for rid in panel.sample["id"].to_list():
+        panel.labeler.set_label(rid, 3)
+    shown = panel.agreement.value
+    assert "kappa_quadratic" in shown  # the exact name stays, for looking it up
+    for metric in ("kappa_quadratic", "spearman", "accuracy", "within_one", "length_spearman"):
+        assert judge_mod.METRIC_HELP[metric] in shown
+    names = ("kappa", "self_score_gap", "longer_preferred_rate", "self_win_rate", "flip_rate", "first_position_rate")
+    assert all(len(judge_mod.METRIC_HELP[m]) > 20 for m in names)

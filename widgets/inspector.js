@@ -4,7 +4,7 @@
 //
 // Keys: j / ↓ next card · k / ↑ previous card · → / l next item · ← / h previous item
 //       n / PageDown next page · p / PageUp previous page · f flag (or an action's own key)
-//       g jump to a card number · ? toggle help
+//       g jump to a card number · ? show or hide the list of keys (also the "? keys" button) · Esc hides it
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -30,20 +30,21 @@ function render({ model, el: host }) {
   root.setAttribute("data-lm-suppress-shortcuts", "true"); // Lumino skips shortcut matching inside
   const bar = el("div", "wb-bar");
   const status = el("span", "wb-status");
-  const help = el(
-    "span",
-    "wb-help",
-    "j/k or ↓/↑ card · ←/→ completion · n/p page · f flag · g jump · ? help"
-  );
+  const keysButton = el("button", "wb-keys-button", "? keys");
+  keysButton.type = "button";
+  keysButton.title = "Show the keyboard keys of this view.";
+  const help = el("div", "wb-help");
+  help.setAttribute("role", "dialog");
+  help.setAttribute("aria-label", "keyboard keys");
   const jumpBox = el("input", "wb-jump");
   jumpBox.type = "number";
   jumpBox.min = "1";
   jumpBox.placeholder = "card #";
   jumpBox.style.display = "none";
-  bar.append(status, jumpBox, help);
+  bar.append(status, jumpBox, keysButton);
   const message = el("div", "wb-message");
   const list = el("div", "wb-cards");
-  root.append(bar, message, list);
+  root.append(bar, help, message, list);
   host.appendChild(root);
 
   const get = (name) => model.get(name);
@@ -79,6 +80,48 @@ function render({ model, el: host }) {
     });
     return button;
   }
+
+  const BASE_KEYS = [
+    ["j / ↓", "next card"],
+    ["k / ↑", "previous card"],
+    ["l / →", "next answer in the card"],
+    ["h / ←", "previous answer in the card"],
+    ["n / PageDown", "next page"],
+    ["p / PageUp", "previous page"],
+    ["g", "jump to a card number"],
+    ["?", "show or hide this list"],
+    ["Esc", "hide this list"],
+  ];
+
+  function drawKeys() {
+    const rows = [...BASE_KEYS];
+    for (const action of get("actions") || []) {
+      if (action.key) rows.splice(rows.length - 2, 0, [action.key, action.label || action.name]);
+    }
+    help.replaceChildren(el("div", "wb-help-title", "Keys (click a card first)"));
+    const table = el("table");
+    for (const [key, what] of rows) {
+      const tr = el("tr");
+      const kbd = el("td");
+      kbd.appendChild(el("kbd", null, key));
+      tr.append(kbd, el("td", null, what));
+      table.appendChild(tr);
+    }
+    help.appendChild(table);
+  }
+
+  function toggleKeys(show) {
+    const open = show === undefined ? !help.classList.contains("wb-help-open") : show;
+    if (open) drawKeys();
+    help.classList.toggle("wb-help-open", open);
+    keysButton.classList.toggle("wb-active", open);
+  }
+
+  keysButton.addEventListener("click", (event) => {
+    event.stopPropagation();
+    toggleKeys();
+    root.focus();
+  });
 
   function draw() {
     const all = cards();
@@ -208,7 +251,11 @@ function render({ model, el: host }) {
         jumpBox.focus();
         break;
       case "?":
-        help.classList.toggle("wb-help-open");
+        toggleKeys();
+        break;
+      case "Escape":
+        if (help.classList.contains("wb-help-open")) toggleKeys(false);
+        else handled = false;
         break;
       default: {
         const action = (get("actions") || []).find((a) => a.key && a.key === event.key);

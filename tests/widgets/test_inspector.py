@@ -291,6 +291,50 @@ def test_keyboard_in_a_real_browser_stays_inside_the_view():
     run_in_fresh_thread(in_browser)
 
 
+@pytest.mark.e2e
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no system chromium at /usr/bin/chromium")
+def test_question_mark_shows_the_keys_in_a_real_browser():
+    """Issue 18.7: "?" in the inspector showed nothing. It (and a "? keys" button) shows every key,
+    the view's own action keys included; "?" again or Esc hides the list."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    card = {"key": "p0", "number": 1, "id": None, "title": "t", "prompt": "Say hi", "meta": [], "lineage": [],
+            "active": [], "items": [{"id": "c0", "title": "m", "text": "hi", "meta": [], "status": "kept", "active": []}]}  # fmt: skip
+    state = {"cards": [card], "actions": [FLAG_ACTION], "page": 0, "page_count": 1, "page_size": 10, "total": 1,
+             "cursor": 0, "item_cursor": 0, "message": ""}  # fmt: skip
+    js = (WIDGETS / "inspector.js").read_text().replace("export default { render };", "window.renderInspector = render;")
+
+    def in_browser() -> None:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.set_content("<html><body><div id='host'></div></body></html>")
+            page.add_script_tag(content=FAKE_MODEL % json.dumps(state))
+            page.add_style_tag(content=(WIDGETS / "inspector.css").read_text())  # what anywidget loads with it
+            page.add_script_tag(content=js)
+            page.evaluate("window.cleanup = window.renderInspector({model: window.model, el: document.getElementById('host')}); 1")
+            keys = page.locator(".wb-inspector .wb-help")
+            assert not keys.is_visible()
+            page.locator(".wb-inspector .wb-card .wb-prompt").click()
+            page.keyboard.press("?")
+            keys.wait_for(state="visible", timeout=5000)
+            text = keys.inner_text()
+            for expected in ("next card", "previous page", "jump to a card number", "⚑ flag"):
+                assert expected in text, text
+            page.keyboard.press("Escape")
+            keys.wait_for(state="hidden", timeout=5000)
+            page.locator(".wb-inspector .wb-keys-button").click()
+            keys.wait_for(state="visible", timeout=5000)
+            page.keyboard.press("?")
+            keys.wait_for(state="hidden", timeout=5000)
+            assert [k for k in page.evaluate("window.leaked") if k != "Shift"] == []
+            assert errors == []
+            browser.close()
+
+    run_in_fresh_thread(in_browser)
+
+
 def run_in_fresh_thread(fn, timeout_s: float = 300.0) -> None:
     """Run `fn` in a new thread and re-raise what it raised."""
     failure: list[BaseException] = []

@@ -147,6 +147,6 @@ def test_real_model_evolves_one_prompt(llama_backend, tmp_path):
     out = run_evolution(llama_backend, store, SEEDS.head(1), cfg)
     assert out.height == 1
     row = out.row(0, named=True)
-    assert row["status"] in ("kept", "dropped") and row["raw"] is not None
+    assert row["status"] in ("kept", "dropped") and row["raw_text"] is not None
     assert (row["status"] == "dropped") == (row["reason"] is not None)
     assert row["prompt"].endswith("#Rewritten Prompt#:\n")

@@ -252,7 +252,4 @@ def run_completions(
             backend.generate(
                 [r for _, r in todo], on_progress=on_progress, on_result=on_result, cancel=cancel
             )
-    wanted = [s["id"] for s, _ in plan]
-    order = pl.DataFrame({"id": wanted, "_order": list(range(len(wanted)))})
-    rows = store.rows().filter(pl.col("id").is_in(wanted)).unique("id", keep="first", maintain_order=True)
-    return rows.join(order, on="id").sort("_order").drop("_order")
+    return store.rows_by_id(s["id"] for s, _ in plan)

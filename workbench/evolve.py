@@ -270,8 +270,7 @@ def run_evolution(
         ]
         if not parents:
             break
-    rows = store.rows().filter(pl.col("id").is_in(all_ids)).unique("id", keep="first", maintain_order=True)
-    return rows.sort("generation", maintain_order=True)
+    return store.rows_by_id(all_ids).sort("generation", maintain_order=True)
 
 
 def _evolution_row(
@@ -288,7 +287,7 @@ def _evolution_row(
         )  # fmt: skip
         status = "kept" if reason is None else "dropped"
     return {
-        **skeleton, "text": text, "raw": gen.text, "status": status, "reason": reason,
+        **skeleton, "text": text, "raw_text": gen.text, "finish_reason": gen.finish_reason, "status": status, "reason": reason,
         "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens, "seconds": gen.seconds,
     }  # fmt: skip
 

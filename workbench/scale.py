@@ -39,6 +39,9 @@ class ScaleConfig(BaseModel):
     ['http://10.0.0.5:8000', 'http://10.0.0.6:8000']."""
     model: str | None = None
     """The served model's name (vLLM's `--served-model-name`); None: the server's only model."""
+    model_identity: str | None = None
+    """What the endpoints serve, as row ids know it (e.g. the GGUF's sha256, or a name you choose):
+    set it to the sha256 of the file an in-process run used and the rows resume across both."""
     ray_address: str | None = None
     """Ray cluster to join: None starts a local Ray on this machine; 'auto' joins the cluster this
     machine is part of; 'ray://head:10001' connects a client to a remote head."""
@@ -87,12 +90,14 @@ def _http_backend(url: str, config: ScaleConfig) -> Any:
 
     module, _, cls_name = config.client.partition(":")
     cls = getattr(importlib.import_module(module), cls_name)
+    identity = {"model_identity": config.model_identity} if config.model_identity is not None else {}
     return cls(
         url,
         model=config.model,
         max_concurrency=config.max_concurrency,
         timeout_s=config.timeout_s,
         retries=config.retries,
+        **identity,
     )
 
 

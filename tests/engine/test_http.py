@@ -29,7 +29,7 @@ def test_against_a_real_llama_cpp_server():
     with llama_server(extra_args=("--n_batch", "1", "--n_ubatch", "1")) as server:
         backend = load_backend(server.url, max_concurrency=2)
         assert isinstance(backend, OpenAIHTTPBackend)
-        assert backend.model_id == f"endpoint:{server.url}#{server.model}"
+        assert backend.model_id == f"served:{server.model}" and server.url not in backend.model_id
         progress = []
         gens = backend.generate(_reqs(3, stop=("\n",)), on_progress=progress.append)
         assert [g.key for g in gens] == ["0", "1", "2"]

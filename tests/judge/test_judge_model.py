@@ -88,7 +88,7 @@ def test_pairwise_on_real_answers_runs_both_orders(llama_backend, store, shared_
         levels={1: "worse", 2: "better"},
     )
     out = run_pairwise_judge(llama_backend, store, pairs, rubric, CFG)
-    assert out.height == 4 and sorted(out["order"].to_list()) == ["AB"] * 2 + ["BA"] * 2
+    assert out.height == 4 and sorted(out["pair_order"].to_list()) == ["AB"] * 2 + ["BA"] * 2
     counts = parse_counts(out).to_dicts()[0]
     assert counts["n"] == 4 and counts["parsed"] + counts["failed"] == 4
     rates = flip_rates(out).to_dicts()[0]

@@ -48,10 +48,10 @@ def test_make_pairs_joins_on_the_instruction(pairs):
 def test_both_orders_run_and_a_position_biased_judge_flips_every_time(store, rubric, pairs):
     backend = FakeBackend(responder=first_position_judge)
     out = run_pairwise_judge(backend, store, pairs, rubric)
-    assert out.height == 6 and out["order"].to_list() == ["AB", "BA"] * 3
-    first = out.filter(pl.col("order") == "AB")["parent_id"].to_list()
+    assert out.height == 6 and out["pair_order"].to_list() == ["AB", "BA"] * 3
+    first = out.filter(pl.col("pair_order") == "AB")["parent_id"].to_list()
     assert first == ["a1", "a2", "a3"]
-    assert out.filter(pl.col("order") == "BA")["parent_id"].to_list() == ["b1", "b2", "b3"]
+    assert out.filter(pl.col("pair_order") == "BA")["parent_id"].to_list() == ["b1", "b2", "b3"]
     assert out["preferred_id"].to_list() == out["parent_id"].to_list()
     req = backend.calls[1]
     assert req.prompt is not None and req.prompt.index("a longer answer") < req.prompt.index("short")
@@ -101,7 +101,7 @@ def test_pairwise_resume_and_single_order(store, rubric, pairs):
         rubric.edit(name="x"),
         JudgeConfig(both_orders=False),
     )
-    assert one.height == 3 and set(one["order"]) == {"AB"}
+    assert one.height == 3 and set(one["pair_order"]) == {"AB"}
     assert pair_outcomes(one)["winner"].to_list() == ["a1", "a2", "a3"]
     assert json.loads(one["params"][0])["grammar"] is not None
 

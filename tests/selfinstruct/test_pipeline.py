@@ -59,7 +59,7 @@ def test_every_candidate_is_stored_with_provenance(tmp_path):
     rows = run_self_instruct(backend, store, _config(), seeds=SEEDS)
     stored = store.rows()
     assert set(stored["id"]) == set(rows["id"]) and stored.height == rows.height
-    inst = stored.filter(pl.col("stage") == "instruction").sort("order")
+    inst = stored.filter(pl.col("stage") == "instruction").sort("decision_order")
     assert inst.height >= 6
     # Provenance columns on every row.
     for col in ("round", "prompt", "example_ids", "model", "model_sha", "params", "seed", "nearest_score"):

@@ -240,7 +240,7 @@ def test_pairwise_mode_judges_both_orders_and_shows_flip_rate(tmp_path):
     panel.job.wait(20)
     assert panel.job.state == "done", panel.job.error_text
     pairwise = s.store.rows().filter(pl.col("judge_kind") == "pairwise")
-    assert pairwise.height == 4 and sorted(pairwise["order"].to_list()) == ["AB", "AB", "BA", "BA"]
+    assert pairwise.height == 4 and sorted(pairwise["pair_order"].to_list()) == ["AB", "AB", "BA", "BA"]
     assert "Pairwise position bias" in panel.parse_table.value and "<td>1.00</td>" in panel.parse_table.value
     assert "flip_rate" in panel.agreement.value
 

@@ -38,7 +38,12 @@ class OpenAIHTTPBackend:
         timeout_s: float = 120.0,
         retries: int = 3,
         api_key: str | None = None,
+        model_identity: str | None = None,
     ) -> None:
+        """`model_identity` says what the endpoint serves, as row ids should know it: a name you choose
+        (e.g. "qwen2.5-7b-instruct-q4_k_m") or the GGUF's sha256 (`workbench.engine.gguf.file_sha256`),
+        so the same model behind another URL, on Ray, or in-process from that file resumes the same
+        rows. Default: the served model's name. The URL is never part of it."""
         url = base_url.rstrip("/")
         self.base_url = url[: -len("/v1")] if url.endswith("/v1") else url
         if max_concurrency < 1:
@@ -49,6 +54,9 @@ class OpenAIHTTPBackend:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s, headers=headers)
         self._model = model
+        if model_identity is not None and not model_identity.strip():
+            raise ValueError("model_identity must not be empty: leave it None to use the served model's name")
+        self.model_identity = model_identity
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -63,11 +71,13 @@ class OpenAIHTTPBackend:
 
     @property
     def name(self) -> str:
-        return f"{self.model} @ {self.base_url}"
+        """The served model's name (where it is served is not part of what made a row)."""
+        return self.model
 
     @property
     def model_id(self) -> str:
-        return f"endpoint:{self.base_url}#{self.model}"
+        """Model identity for row ids and provenance: `model_identity`, or `served:<served model name>`."""
+        return self.model_identity or f"served:{self.model}"
 
     @property
     def chat_template(self) -> str | None:

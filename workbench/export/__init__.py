@@ -21,13 +21,16 @@ from ..runs import RunStore
 from .card import dataset_card, diversity_table, simple_diversity
 from .formats import dpo_frame, judged_completions, prompt_completion_frame, sft_frame
 from .io import EXPORT_MARKER, ExportKind, features_for, load_export, push_to_hub, save_dataset, to_dataset
+from .versions import RubricChoice, choose_rubric_versions, rubric_versions
 
 __all__ = [
     "EXPORT_MARKER",
     "ExportKind",
     "ExportResult",
     "ExportSpec",
+    "RubricChoice",
     "build_export_frame",
+    "choose_rubric_versions",
     "dataset_card",
     "diversity_table",
     "dpo_frame",
@@ -37,6 +40,7 @@ __all__ = [
     "load_export",
     "prompt_completion_frame",
     "push_to_hub",
+    "rubric_versions",
     "save_dataset",
     "sft_frame",
     "simple_diversity",
@@ -63,8 +67,15 @@ class ExportSpec(BaseModel):
     """Which rows are the answers (SFT/prompt-completion) or the candidates (DPO)."""
     rubric: str | None = None
     """Rubric whose scores to use when the run was judged with several."""
+    rubric_version: str | None = None
+    """Version hash (or a unique prefix) of the rubric whose scores to use; it also picks the rubric.
+    None: the latest version of each rubric (the version of its most recently written judgment). Scores
+    of different versions are never mixed; the dataset card states the version used."""
     min_score: float | None = None
     """SFT/prompt-completion: keep only answers a judge scored at least this (None: keep all kept rows)."""
+    best_of: int | None = Field(None, ge=1)
+    """SFT/prompt-completion: keep only the n best-scored answers of each prompt (best-of-n / rejection
+    sampling; needs judged answers). None: every answer."""
     min_margin: float = Field(1.0, gt=0)
     """DPO: smallest score difference between the chosen and the rejected answer."""
     score: Literal["score", "expected_score"] = "score"
@@ -89,6 +100,9 @@ class ExportResult:
 
 def build_export_frame(rows: pl.DataFrame, spec: ExportSpec) -> pl.DataFrame:
     """The export's rows as a polars frame (before conversion to a `datasets.Dataset`)."""
+    choice = choose_rubric_versions(rows, rubric=spec.rubric, rubric_version=spec.rubric_version)
+    rows = choice.apply(rows)
+    rubric = spec.rubric or (next(iter(choice.versions)) if spec.rubric_version else None)
     if spec.format == "dpo":
         from ..judge import build_dpo_pairs
 
@@ -97,22 +111,37 @@ def build_export_frame(rows: pl.DataFrame, spec: ExportSpec) -> pl.DataFrame:
         judgments = rows.filter((pl.col("stage") == "judgment") & (pl.col("status") == "kept"))
         if "parent_id" in judgments.columns:
             judgments = judgments.filter(pl.col("parent_id").is_in(answers["id"].to_list()))
-        if spec.rubric is not None and "rubric" in judgments.columns:
-            judgments = judgments.filter(pl.col("rubric") == spec.rubric)
+        if rubric is not None and "rubric" in judgments.columns:
+            judgments = judgments.filter(pl.col("rubric") == rubric)
         if judgments.height == 0:
             raise ValueError(
                 f"DPO export needs parsed judgments of the {spec.stage} rows, and this run has none"
-                + (f" from rubric {spec.rubric!r}" if spec.rubric else "")
+                + (f" from rubric {rubric!r}" if rubric else "")
                 + ": add a judge step (or run the judge) first"
             )
         pairs = build_dpo_pairs(judgments, answers, min_margin=spec.min_margin, score=spec.score)
         return dpo_frame(pairs, answers, judgments, conversational=spec.conversational)
-    scored = judged_completions(rows, stage=spec.stage, rubric=spec.rubric)
+    scored = judged_completions(rows, stage=spec.stage, rubric=rubric)
     if spec.min_score is not None:
         scored = scored.filter(pl.col("score") >= spec.min_score)
+    if spec.best_of is not None:
+        scored = _best_of(rows, scored, spec)
     if spec.format == "sft":
         return sft_frame(scored, system_prompt=spec.system_prompt)
     return prompt_completion_frame(scored, conversational=spec.conversational)
+
+
+def _best_of(rows: pl.DataFrame, scored: pl.DataFrame, spec: ExportSpec) -> pl.DataFrame:
+    """The `spec.best_of` best-scored answers of each prompt (ranked by the judge's best_of_n)."""
+    from ..judge import best_of_n
+
+    judgments = rows.filter((pl.col("stage") == "judgment") & (pl.col("status") == "kept"))
+    if judgments.height == 0 or scored["score"].drop_nulls().len() == 0:
+        raise ValueError("best_of needs judged answers: run an absolute judge on them first")
+    judgments = judgments.filter(pl.col("rubric") == scored["rubric"].drop_nulls()[0])
+    best = best_of_n(judgments, scored.filter(pl.col("score").is_not_null()), spec.best_of or 1,
+                     score="score" if spec.score == "score" else "expected_score")  # fmt: skip
+    return scored.filter(pl.col("id").is_in(best["id"].to_list()))
 
 
 def _answer_texts(frame: pl.DataFrame, fmt: str) -> list[str]:
@@ -136,6 +165,8 @@ def export_run(
     if recipe is None and isinstance(store, RunStore):
         recipe = store.manifest.get("recipe")
     frame = build_export_frame(rows, spec)
+    uses_scores = spec.format == "dpo" or spec.min_score is not None or spec.best_of is not None
+    choice = choose_rubric_versions(rows, rubric=spec.rubric, rubric_version=spec.rubric_version)
     if frame.height == 0:
         raise ValueError(
             f"nothing to export as {spec.format}: no kept {spec.stage} rows"
@@ -154,6 +185,7 @@ def export_run(
         recipe=recipe,
         diversity_texts=_answer_texts(frame, spec.format),
         description=(recipe or {}).get("description", ""),
+        rubric_notes=choice.notes if (uses_scores or "score" in frame.columns) else None,
     )
     tags = ["synthetic", "trl", spec.format.replace("_", "-")]
     save_dataset(to_dataset(frame), out, spec.kind, card=card, tags=tags, overwrite=spec.overwrite)

@@ -66,6 +66,7 @@ def dataset_card(
     recipe: dict[str, Any] | None = None,
     diversity_texts: list[str] | None = None,
     description: str = "",
+    rubric_notes: list[str] | None = None,
 ) -> str:
     """The card's markdown body: summary, recipe, counts, provenance, diversity, and how to load it."""
     parts = [f"# {title}", "", description or "Synthetic data made with the Synthetic Data Workbench.", ""]
@@ -92,6 +93,9 @@ def dataset_card(
         if col in dataset.columns and dataset[col].drop_nulls().len():
             prov.append((f"mean {col}", dataset[col].mean()))
     parts += [_table(("field", "value"), prov) if prov else "No provenance columns.", ""]
+    if rubric_notes:
+        parts += ["## Rubric versions", "", "Scores come from one version per rubric, never a mix:", ""]
+        parts += [f"- {note}" for note in rubric_notes] + [""]
     if diversity_texts:
         parts += ["## Diversity", "", f"Computed on the {len(diversity_texts)} exported responses.", ""]
         parts += [_table(("metric", "value", "sample size"), list(diversity_table(diversity_texts))), ""]

@@ -144,8 +144,8 @@ def _order_probs(grp: pl.DataFrame) -> dict[str, dict[str, float]]:
         if p_first + p_second <= 0:
             continue
         p_shown_first = p_first / (p_first + p_second)
-        out.setdefault(rec["pair_id"], {})[rec["order"]] = (
-            p_shown_first if rec["order"] == "AB" else 1.0 - p_shown_first
+        out.setdefault(rec["pair_id"], {})[rec["pair_order"]] = (
+            p_shown_first if rec["pair_order"] == "AB" else 1.0 - p_shown_first
         )
     return out
 

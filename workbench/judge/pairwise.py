@@ -115,7 +115,7 @@ def plan_pairwise(
                 rubric=rubric.name,
                 rubric_version=rubric.version,
                 pair_id=pid,
-                order=order,
+                pair_order=order,
                 other_id=second[0],
                 answer_chars=len(first[1]),
                 other_chars=len(second[1]),
@@ -190,7 +190,7 @@ def pair_outcomes(judgments: pl.DataFrame) -> pl.DataFrame:
     for (name, version, pid), grp in pw.group_by(
         ["rubric", "rubric_version", "pair_id"], maintain_order=True
     ):
-        by_order = {r["order"]: r for r in grp.iter_rows(named=True)}
+        by_order = {r["pair_order"]: r for r in grp.iter_rows(named=True)}
         ab, ba = by_order.get("AB"), by_order.get("BA")
         a_id = ab["parent_id"] if ab else (ba["other_id"] if ba else None)
         b_id = ab["other_id"] if ab else (ba["parent_id"] if ba else None)

@@ -82,7 +82,7 @@ def _lengths(pairs: pl.DataFrame | None, judgments: pl.DataFrame | None) -> dict
     out: dict[str, tuple[int, int]] = {}
     if judgments is not None and judgments.height:
         j = with_judgment_schema(judgments).filter(pl.col("judge_kind") == "pairwise")
-        for rec in j.filter(pl.col("order") == "AB").iter_rows(named=True):
+        for rec in j.filter(pl.col("pair_order") == "AB").iter_rows(named=True):
             out[rec["pair_id"]] = (int(rec["answer_chars"] or 0), int(rec["other_chars"] or 0))
     return out
 

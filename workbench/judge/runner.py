@@ -14,36 +14,16 @@ import polars as pl
 from ..engine import Backend, Generation, GenerationRequest, SamplingParams
 from ..engine.protocol import ProgressCallback
 from ..runs import CORE_COLUMNS, RowWriter, RunStore
+from ..runs.contract import stage_columns
 from .config import JudgeConfig
 from .distribution import Resolver
 
 JudgeStyle = Literal["completion", "chat"]
 
-# Judgment columns beyond the core ones, with their dtypes (parts with all-null columns are cast back).
+# Judgment columns beyond the core ones, with their dtypes: the row contract's judgment columns
+# (workbench.runs.contract is the one definition; parts with all-null columns are cast back).
 JUDGMENT_COLUMNS: dict[str, Any] = {
-    "judge_kind": pl.Utf8,
-    "judge_style": pl.Utf8,
-    "rubric": pl.Utf8,
-    "rubric_version": pl.Utf8,
-    "parse_ok": pl.Boolean,
-    "finish_reason": pl.Utf8,
-    "score": pl.Int64,
-    "score_distribution": pl.Utf8,
-    "expected_score": pl.Float64,
-    "score_std": pl.Float64,
-    "score_entropy": pl.Float64,
-    "score_coverage": pl.Float64,
-    "distribution_approx": pl.Boolean,
-    "answer_chars": pl.Int64,
-    "judged_model_id": pl.Utf8,
-    "pair_id": pl.Utf8,
-    "order": pl.Utf8,
-    "other_id": pl.Utf8,
-    "verdict": pl.Utf8,
-    "preferred_id": pl.Utf8,
-    "verdict_distribution": pl.Utf8,
-    "other_chars": pl.Int64,
-    "other_model_id": pl.Utf8,
+    name: dtype for name, dtype in stage_columns("judgment").items() if name not in CORE_COLUMNS
 }
 
 

@@ -25,26 +25,8 @@ from typing import Any
 
 import polars as pl
 
-# Columns every row carries (others, stage-specific, are allowed and kept).
-CORE_COLUMNS: dict[str, Any] = {
-    "id": pl.Utf8,
-    "stage": pl.Utf8,
-    "parent_id": pl.Utf8,
-    "round": pl.Int64,
-    "text": pl.Utf8,
-    "prompt": pl.Utf8,
-    "model": pl.Utf8,
-    "model_sha": pl.Utf8,
-    "params": pl.Utf8,
-    "seed": pl.Int64,
-    "status": pl.Utf8,
-    "reason": pl.Utf8,
-    "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64,
-    "seconds": pl.Float64,
-    "created_at": pl.Utf8,
-}
-STATUSES = ("kept", "dropped", "error")
+from .contract import CORE_COLUMNS, STATUSES, conform, order_columns
+
 _PACKAGES = ("synth-workbench", "llama-cpp-python", "polars", "altair", "datasets", "ipywidgets")
 
 
@@ -65,26 +47,25 @@ def _now() -> str:
 
 
 def normalise_rows(rows: pl.DataFrame | Iterable[Mapping[str, Any]]) -> pl.DataFrame:
-    """Give rows every core column (null where absent) with the core dtypes, core columns first."""
+    """Rows as the contract types them (`workbench.runs.contract`): every core column (null where
+    absent; `status` defaults to kept, `created_at` to now), each contract column cast to its type."""
     df = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows), infer_schema_length=None)
     if "id" not in df.columns:
         raise ValueError("every row needs an 'id' (use workbench.runs.row_id)")
+    if df["id"].null_count():
+        raise ValueError("every row needs an 'id' (use workbench.runs.row_id); some ids are null")
     if "status" in df.columns:
         bad = df.filter(~pl.col("status").is_in(STATUSES) & pl.col("status").is_not_null())
         if bad.height:
             raise ValueError(f"status must be one of {STATUSES}, got {bad['status'][0]!r}")
-    exprs = []
-    for col, dtype in CORE_COLUMNS.items():
-        if col in df.columns:
-            exprs.append(pl.col(col).cast(dtype))
-        elif col == "created_at":
-            exprs.append(pl.lit(_now()).alias(col))
-        elif col == "status":
-            exprs.append(pl.lit("kept").alias(col))
-        else:
-            exprs.append(pl.lit(None, dtype=dtype).alias(col))
-    extra = [c for c in df.columns if c not in CORE_COLUMNS]
-    return df.select([*exprs, *[pl.col(c) for c in extra]])
+    defaults = []
+    if "created_at" not in df.columns:
+        defaults.append(pl.lit(_now()).alias("created_at"))
+    if "status" not in df.columns:
+        defaults.append(pl.lit("kept").alias("status"))
+    if defaults:
+        df = df.with_columns(defaults)
+    return conform(df, where="rows to append")
 
 
 class RunStore:
@@ -95,6 +76,7 @@ class RunStore:
         self.rows_dir = self.path / "rows"
         self._lock = threading.Lock()
         self._cache: tuple[tuple[str, ...], pl.DataFrame] | None = None
+        self._parts: dict[str, pl.DataFrame] = {}  # each part as read and conformed (parts never change)
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -174,17 +156,32 @@ class RunStore:
         return sorted(self.rows_dir.glob("part-*.parquet"))
 
     def rows(self) -> pl.DataFrame:
-        """Every row of every part, in write order (core columns first)."""
+        """Every row of every part, in write order, typed by the row contract whatever mix of stages the
+        run holds (columns outside the contract keep the type of their first write)."""
         parts = tuple(str(p) for p in self.parts())
         if self._cache is not None and self._cache[0] == parts:
             return self._cache[1]
         if not parts:
             df = pl.DataFrame(schema=CORE_COLUMNS)
         else:
-            frames = [pl.read_parquet(p) for p in parts]
-            df = pl.concat(frames, how="diagonal_relaxed")
+            frames = [self._read_part(p) for p in parts]
+            df = _concat_typed(frames, parts)
         self._cache = (parts, df)
         return df
+
+    def _read_part(self, path: str) -> pl.DataFrame:
+        frame = self._parts.get(path)
+        if frame is None:
+            frame = conform(pl.read_parquet(path), where=f"part {Path(path).name} of run {self.path}")
+            self._parts[path] = frame
+        return frame
+
+    def rows_by_id(self, ids: Iterable[str]) -> pl.DataFrame:
+        """The stored rows with these ids, in this order (each id once; ids the run lacks are absent)."""
+        wanted = list(dict.fromkeys(ids))
+        order = pl.DataFrame({"id": wanted, "__pos": range(len(wanted))}, schema={"id": pl.Utf8, "__pos": pl.Int64})
+        rows = self.rows().unique("id", keep="first", maintain_order=True)
+        return rows.join(order, on="id").sort("__pos").drop("__pos")
 
     def scan(self) -> pl.LazyFrame:
         return self.rows().lazy()
@@ -224,6 +221,34 @@ class RunStore:
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
+
+
+def _concat_typed(frames: list[pl.DataFrame], names: tuple[str, ...]) -> pl.DataFrame:
+    """Concatenate conformed parts: contract columns already agree; any other column is cast to the type
+    of its first non-null write (an error names the part that disagrees)."""
+    first: dict[str, Any] = {}
+    for frame in frames:
+        for name, dtype in frame.schema.items():
+            if dtype != pl.Null and name not in first:
+                first[name] = dtype
+    fixed = []
+    for frame, part in zip(frames, names, strict=True):
+        exprs = []
+        for name, dtype in frame.schema.items():
+            want = first.get(name, dtype)
+            if dtype == want:
+                continue
+            try:
+                frame[name].cast(want, strict=True)
+            except Exception:
+                raise ValueError(
+                    f"part {Path(part).name}: column {name!r} holds {dtype}, but earlier parts wrote it as "
+                    f"{want}: one column name must keep one type (rename the column in new rows)"
+                ) from None
+            exprs.append(pl.col(name).cast(want))
+        fixed.append(frame.with_columns(exprs) if exprs else frame)
+    df = pl.concat(fixed, how="diagonal")
+    return df.select(order_columns(df.columns))
 
 
 class RowWriter:

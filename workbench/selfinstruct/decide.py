@@ -94,26 +94,57 @@ def apply_similarity_threshold(rows: pl.DataFrame, threshold: float) -> pl.DataF
     """Recompute kept/dropped of already generated instruction rows for a new threshold. Pure, no model.
 
     How the sequential dependence is handled: rows are replayed in their original decision order
-    (`order`). Each candidate that passed the text filters is compared with the seeds (its stored
-    `seed_score`, which no decision changes) and with the earlier candidates that are kept *under the new
-    threshold* (recomputed exactly from the texts); it is kept when the larger of those scores is not
-    strictly above `threshold`. At the run's own threshold this reproduces the run's decisions exactly.
-    What it cannot know is what the model would have written had different instructions been accepted
-    earlier (they feed later prompts as machine examples) — only a new run can show that.
+    (`decision_order`), each candidate pool (`pool_id`: one generator, model, run seed and seed set) on
+    its own. Each candidate that passed the text filters is compared with the seeds (its stored
+    `seed_score`, which no decision changes) and with the earlier candidates of its pool that are kept
+    *under the new threshold* (recomputed exactly from the texts); it is kept when the larger of those
+    scores is not strictly above `threshold`. At the run's own threshold this reproduces the run's
+    decisions exactly. What it cannot know is what the model would have written had different
+    instructions been accepted earlier (they feed later prompts as machine examples) — only a new run
+    can show that.
 
     Rows of other stages, error rows and rows dropped by a text filter are returned unchanged.
     """
-    needed = {"id", "stage", "status", "text", "order", "filter_reason", "seed_score", "seed_nearest_id"}
+    needed = {
+        "id",
+        "stage",
+        "status",
+        "text",
+        "decision_order",
+        "filter_reason",
+        "seed_score",
+        "seed_nearest_id",
+    }
     missing = needed - set(rows.columns)
     if missing:
         raise ValueError(f"rows lack columns {sorted(missing)}: pass rows produced by run_self_instruct")
-    inst = rows.filter(pl.col("stage") == "instruction").sort("order")
-    other = rows.filter(pl.col("stage") != "instruction")
+    inst = rows.filter(pl.col("stage") == "instruction").sort(
+        "decision_order", nulls_last=True, maintain_order=True
+    )
     eligible_mask = (inst["status"] != "error") & inst["filter_reason"].is_null()
     elig = inst.filter(eligible_mask)
-    n = elig.height
-    if n == 0:
+    if elig.height == 0:
         return rows
+    pools = elig["pool_id"] if "pool_id" in elig.columns else pl.Series([None] * elig.height, dtype=pl.Utf8)
+    updated = [
+        _replay_pool(elig.filter(pools.fill_null("") == key), threshold)
+        for key in pools.fill_null("").unique(maintain_order=True).to_list()
+    ]
+    out = pl.concat([*updated, inst.filter(~eligible_mask), rows.filter(pl.col("stage") != "instruction")],
+                    how="diagonal_relaxed")  # fmt: skip
+    # Give rows back in the caller's order.
+    order = {rid: k for k, rid in enumerate(rows["id"].to_list())}
+    return (
+        out.with_columns(pl.col("id").replace_strict(order, default=None).alias("__pos"))
+        .sort("__pos")
+        .drop("__pos")
+        .select(rows.columns)
+    )
+
+
+def _replay_pool(elig: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """The sequential threshold decision over one pool's eligible candidates (in decision order)."""
+    n = elig.height
     texts = elig["text"].to_list()
     ids = elig["id"].to_list()
     seed_score = elig["seed_score"].fill_null(0.0).to_numpy()
@@ -139,19 +170,10 @@ def apply_similarity_threshold(rows: pl.DataFrame, threshold: float) -> pl.DataF
         n_score.append(score)
         n_id.append(nid)
         n_text.append(ntext)
-    updated = elig.with_columns(
+    return elig.with_columns(
         pl.Series("status", status, dtype=pl.Utf8),
         pl.Series("reason", reason, dtype=pl.Utf8),
         pl.Series("nearest_score", n_score, dtype=pl.Float64),
         pl.Series("nearest_id", n_id, dtype=pl.Utf8),
         pl.Series("nearest_text", n_text, dtype=pl.Utf8),
-    )
-    rest = inst.filter(~eligible_mask)
-    out = pl.concat([updated, rest, other], how="diagonal_relaxed")
-    # Give rows back in the caller's order.
-    order = {rid: k for k, rid in enumerate(rows["id"].to_list())}
-    return (
-        out.with_columns(pl.col("id").replace_strict(order, default=None).alias("__pos"))
-        .sort("__pos")
-        .drop("__pos")
     )

@@ -8,7 +8,7 @@ input with that label, which keeps labels from collapsing onto one class.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -17,12 +17,10 @@ from ..engine.params import GenerationRequest
 from ..engine.protocol import Backend
 from ..engine.results import Generation
 from ..runs import RowWriter, row_id
+from .candidates import ProgressTracker, generate_in_order, generation_fields
 from .config import SelfInstructConfig
 from .parsing import parse_instance
 from .prompts import build_instance_prompt, request_seed
-
-if TYPE_CHECKING:
-    from .pipeline import ProgressTracker
 
 __all__ = ["run_instances"]
 
@@ -48,8 +46,7 @@ def run_instances(
     base: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Generate (or replay from `stored`) one instance row per instruction row; returns the rows."""
-    from .pipeline import _generate_in_order, remap
-
+    base = {k: v for k, v in base.items() if k != "pool_id"}  # pools hold instructions only
     params_json = config.instance_sampling.as_json()
     examples_by_kind = {k: _examples_with_instances(seeds, k) for k in (False, True)}
     out: list[dict[str, Any]] = []
@@ -62,7 +59,7 @@ def run_instances(
         examples = [ex_pool[i] for i in rng.choice(len(ex_pool), size=n, replace=False)] if n else []
         prompt = build_instance_prompt(inst["text"], is_cls, examples)
         seed = request_seed(config.seed, "instance", inst["id"])
-        rid = row_id("instance", inst["id"], prompt, params_json, seed)
+        rid = row_id("instance", inst["id"], prompt, {"params": params_json, "model": backend.model_id}, seed)
         metas.append(
             {
                 "id": rid,
@@ -83,12 +80,7 @@ def run_instances(
             **meta,
             "stage": "instance",
             "params": params_json,
-            "source": "self_instruct",
-            "raw_text": gen.text,
-            "finish_reason": gen.finish_reason,
-            "prompt_tokens": gen.prompt_tokens,
-            "completion_tokens": gen.completion_tokens,
-            "seconds": gen.seconds,
+            **generation_fields(gen),
         }
         if not gen.ok:
             row.update(
@@ -122,6 +114,6 @@ def run_instances(
         )
         for i in todo
     ]
-    _generate_in_order(backend, requests, remap(handle, todo), tracker, cancel)
+    generate_in_order(backend, requests, lambda j, gen: handle(todo[j], gen), tracker, cancel)
     writer.flush()
     return out

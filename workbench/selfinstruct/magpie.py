@@ -23,7 +23,9 @@ from ..engine.results import Generation, Progress
 from ..filters.text_filters import DEFAULT_BLACKLIST, TextFilterConfig
 from ..runs import RowWriter, RunStore, row_id
 from ..seeds import load_seeds
+from .candidates import CandidateLoop, ProgressTracker, next_order, pool_id
 from .decide import PoolFilter
+from .parsing import parse_instruction
 from .prompts import request_seed
 
 __all__ = ["MagpieConfig", "magpie_prefix", "run_magpie"]
@@ -90,17 +92,16 @@ def run_magpie(
 ) -> pl.DataFrame:
     """Sample user turns from the backend's pre-query prefix and filter them against `seeds` (optional)
     plus each other. Rows (stage "instruction", source "magpie") go to the run as they are decided."""
-    from .parsing import parse_instruction
-    from .pipeline import ProgressTracker, _generate_in_order, next_order, remap
-
     prefix, marker = magpie_prefix(backend.chat_template, model_name=backend.name)
     stops = tuple(dict.fromkeys([*config.sampling.stop, *([marker] if marker else [])]))
     params = config.sampling.model_copy(update={"stop": stops})
     params_json = params.as_json()
+    model = backend.model_id
     seed_frame = load_seeds(seeds) if seeds is not None else None
+    seed_ids = seed_frame["id"].to_list() if seed_frame is not None else []
     pool = PoolFilter(
         seed_frame["instruction"].to_list() if seed_frame is not None else [],
-        seed_frame["id"].to_list() if seed_frame is not None else [],
+        seed_ids,
         threshold=config.similarity_threshold,
         text_config=_text_config(config),
     )
@@ -110,12 +111,12 @@ def run_magpie(
         if existing.height
         else {}
     )
-    order_no = next_order(existing)
     base = {
         "model": backend.name,
-        "model_sha": backend.model_id,
+        "model_sha": model,
         "params": params_json,
         "run_seed": config.seed,
+        "pool_id": pool_id("magpie", model, config.seed, seed_ids),
         "stage": "instruction",
         "parent_id": None,
         "round": 1,
@@ -127,67 +128,26 @@ def run_magpie(
     metas: list[dict[str, Any]] = []
     for i in range(config.num_prompts):
         seed = request_seed(config.seed, "magpie", i)
-        metas.append(
-            {"id": row_id("instruction", None, prefix, params_json, seed), "seed": seed, "prompt_index": i}
+        rid = row_id("instruction", None, prefix, {"params": params_json, "model": model}, seed)
+        metas.append({"id": rid, "seed": seed, "prompt_index": i})
+
+    def request(meta: dict[str, Any]) -> GenerationRequest:
+        return GenerationRequest(
+            prompt=prefix, parse_special=True, params=params.with_seed(meta["seed"]), key=meta["id"]
         )
-    out: list[dict[str, Any]] = []
+
     tracker = ProgressTracker(config.num_prompts, on_progress)
-
     with RowWriter(store) as writer:
+        loop = CandidateLoop(backend, writer, pool, tracker, cancel, first_order=next_order(existing))
+        loop.run(metas, stored, request, _parse_turn, base)
+    return store.rows_by_id(r["id"] for r in loop.rows)
 
-        def handle(i: int, gen: Generation) -> None:
-            nonlocal order_no
-            row: dict[str, Any] = {
-                **base,
-                **metas[i],
-                "raw_text": gen.text,
-                "finish_reason": gen.finish_reason,
-                "prompt_tokens": gen.prompt_tokens,
-                "completion_tokens": gen.completion_tokens,
-                "seconds": gen.seconds,
-                "order": order_no,
-            }
-            order_no += 1
-            if not gen.ok:
-                row.update(
-                    pool.nearest_fields(""),
-                    status="error",
-                    reason=gen.error or gen.finish_reason,
-                    filter_reason=None,
-                    text="",
-                )
-            else:
-                text = " ".join(gen.text.split())
-                _, parse_reason = parse_instruction(text, gen.finish_reason)
-                row.update(
-                    pool.decide(text, None if parse_reason != "truncated" else parse_reason, metas[i]["id"])
-                )
-                row["text"] = text
-            writer.add(row)
-            out.append(row)
-            tracker.row_done(error=row["status"] == "error")
 
-        todo = []
-        for i, meta in enumerate(metas):
-            if meta["id"] in stored:
-                row = stored[meta["id"]]
-                if row.get("status") == "kept":
-                    pool.accept(row["text"], row["id"])
-                out.append(row)
-                tracker.row_done()
-            else:
-                todo.append(i)
-        requests = [
-            GenerationRequest(
-                prompt=prefix,
-                parse_special=True,
-                params=params.with_seed(metas[i]["seed"]),
-                key=metas[i]["id"],
-            )
-            for i in todo
-        ]
-        _generate_in_order(backend, requests, remap(handle, todo), tracker, cancel)
-    return pl.DataFrame(out, infer_schema_length=None) if out else pl.DataFrame()
+def _parse_turn(gen: Generation) -> tuple[str, str | None]:
+    """A user turn is the whole output, whitespace collapsed; only truncation is a parse failure."""
+    text = " ".join(gen.text.split())
+    _, reason = parse_instruction(text, gen.finish_reason)
+    return text, reason if reason == "truncated" else None
 
 
 def _text_config(config: MagpieConfig) -> TextFilterConfig:

@@ -19,7 +19,9 @@ def instruction_rows(rows: pl.DataFrame) -> pl.DataFrame:
     if rows.height == 0 or "stage" not in rows.columns:
         return pl.DataFrame()
     out = rows.filter(pl.col("stage") == "instruction")
-    return out.sort("order") if "order" in out.columns else out
+    if "decision_order" in out.columns:
+        return out.sort("decision_order", nulls_last=True, maintain_order=True)
+    return out
 
 
 def status_counts(rows: pl.DataFrame) -> dict[str, int]:

@@ -181,3 +181,48 @@ def test_steps_chain_through_the_run(tmp_path, capsys):
     assert set(completions["instruction"]) == set(kept["text"])
     assert set(judgments["parent_id"]) == set(completions.filter(pl.col("status") == "kept")["id"])
     assert judgments["rubric"].unique().to_list() == ["h"]
+
+
+def test_ifd_step_and_export_by_rubric_version(tmp_path, capsys):
+    """completions → a judge → an edited rubric judging again → IFD; exports pick a rubric version."""
+    recipe = tmp_path / "ifd.yaml"
+    recipe.write_text(
+        "name: ifd\nmodel: fake\nseeds: {limit: 3}\nsteps:\n"
+        "  - kind: completions\n    config: {k: 2}\n"
+        "  - kind: judge\n    rubric: {name: h, levels: {1: bad, 2: ok, 3: good}}\n"
+        "  - kind: judge\n    rubric: {name: h, task_description: stricter, levels: {1: bad, 2: ok, 3: good}}\n"
+        "  - kind: ifd\n    rows_from: completions\n"
+    )
+    from workbench.engine import FakeBackend
+    from workbench.engine.fake import fake_text
+    from workbench.recipe import load_recipe
+    from workbench.runner import run_recipe
+
+    def scripted(req):  # a judge that parses (scores by answer length), answers from the fake model
+        text = req.prompt or req.messages[-1]["content"]
+        if "Response to grade:" in text:
+            return f" Fine.\nScore: {1 + len(text) % 3}"
+        return " " + fake_text(text, req.params.seed or 0, 8)
+
+    root = str(tmp_path / "runs")
+    run_recipe(load_recipe(recipe), backend=FakeBackend(responder=scripted), runs_root=root)
+    store = RunStore.open(tmp_path / "runs" / "ifd")
+    rows = store.rows()
+    completions = rows.filter((pl.col("stage") == "completion") & (pl.col("status") == "kept"))
+    ifd = rows.filter(pl.col("stage") == "ifd")
+    assert set(ifd["parent_id"]) == set(completions["id"]) and ifd["ifd"].null_count() < ifd.height
+    versions = rows.filter(pl.col("stage") == "judgment")["rubric_version"].unique(maintain_order=True).to_list()
+    assert len(versions) == 2
+    again = FakeBackend(responder=scripted)
+    run_recipe(load_recipe(recipe), backend=again, runs_root=root, resume=True)
+    assert RunStore.open(store.path).rows().height == rows.height and again.calls == []  # nothing redone
+    capsys.readouterr()
+    out = str(tmp_path / "sft-old")
+    assert main(["export", str(store.path), "--format", "sft", "--out", out, "--rubric-version", versions[0][:6],
+                 "--min-score", "1"]) == 0  # fmt: skip
+    assert set(load_export(out)["rubric_version"]) == {versions[0]}
+    card = (Path(out) / "README.md").read_text()
+    assert f"rubric `h` version `{versions[0]}` (not the latest), as asked" in card
+    assert main(["export", str(store.path), "--format", "sft", "--out", str(tmp_path / "x"), "--rubric-version",
+                 "ffff"]) == 1  # fmt: skip
+    assert "matches no judged version" in capsys.readouterr().err

@@ -92,3 +92,58 @@ def test_real_model_ifd_ranks_matching_instruction_lower(llama_backend):
     assert out["ppl_response"][0] == pytest.approx(out["ppl_response"][1], rel=1e-3)  # same answer alone
     assert ifd[0] < 1.0  # the right instruction makes the primes easier to predict
     assert ifd[0] < ifd[1]  # ...and more so than an unrelated one
+
+
+def test_run_ifd_writes_rows_with_provenance_and_resumes(tmp_path):
+    from workbench.ifd import IFDConfig, run_ifd, with_ifd
+    from workbench.query import CardPages, RunQuery
+    from workbench.runs import RunStore, stage_columns
+
+    store = RunStore.create(tmp_path, "r")
+    store.append(PAIRS.with_columns(pl.lit("completion").alias("stage"), (pl.col("id") + "-prompt").alias("parent_id")))
+    backend = FakeBackend()
+    out = run_ifd(backend, store, store.rows(), IFDConfig(batch_size=2))
+    assert out.height == 4 and set(out["stage"]) == {"ifd"} and out["parent_id"].to_list() == ["a", "b", "c", "d"]
+    expected = add_ifd(backend, PAIRS)["ifd"].to_list()
+    assert [x is None for x in out["ifd"]] == [x is None for x in expected] == [False, False, True, False]
+    assert [x for x in out["ifd"] if x is not None] == pytest.approx([x for x in expected if x is not None])
+    assert out.row(2, named=True)["status"] == "dropped" and "empty response" in out.row(2, named=True)["reason"]
+    for r in out.iter_rows(named=True):
+        assert r["model"] == "fake" and r["model_sha"] == "fake:0" and r["created_at"] and r["params"]
+        assert "### Instruction" in r["prompt"]
+        assert {k for k, v in r.items() if v is not None} <= set(stage_columns("ifd"))
+    # Resume: nothing written twice, nothing scored again.
+    class Counting(FakeBackend):
+        calls = 0
+
+        def score(self, prompts, continuations):
+            Counting.calls += 1
+            return super().score(prompts, continuations)
+
+    again = run_ifd(Counting(), store, store.rows().filter(pl.col("stage") == "completion"))
+    assert Counting.calls == 0 and again["id"].to_list() == out["id"].to_list()
+    assert store.rows().height == 8
+    # The scored rows carry their IFD for the inspector's sort and chips.
+    rows = store.rows()
+    annotated = with_ifd(rows).filter(pl.col("stage") == "completion")
+    assert annotated["ifd"][0] == pytest.approx(expected[0])
+    cards = CardPages(RunQuery(stage="completion").apply(rows), size=10, sort_by="ifd", descending=True)
+    ifds = [part["ifd"][0] for _, part in cards.page(0)]
+    present = [x for x in ifds if x is not None]
+    assert present == sorted(present, reverse=True) and len(present) == 3
+
+
+def test_another_scorer_gets_its_own_ifd_rows(tmp_path):
+    from workbench.ifd import run_ifd
+    from workbench.runs import RunStore
+
+    class Other(FakeBackend):
+        @property
+        def model_id(self) -> str:
+            return "fake:other"
+
+    store = RunStore.create(tmp_path, "r")
+    store.append(PAIRS.with_columns(pl.lit("completion").alias("stage")))
+    a = run_ifd(FakeBackend(), store, store.rows())
+    b = run_ifd(Other(), store, store.rows().filter(pl.col("stage") == "completion"))
+    assert set(a["id"]).isdisjoint(b["id"]) and set(b["model_sha"]) == {"fake:other"}

@@ -4,6 +4,7 @@
                          [--endpoint URL ...] [--served-model NAME] [--ray-address ADDR] [--no-export]
     workbench validate RECIPE
     workbench export RUN_DIR --format sft|dpo|prompt_completion --out DIR [--kind parquet|jsonl|disk]
+                     [--rubric NAME] [--rubric-version HASH] [--min-score S] [--best-of N] [--min-margin M]
 
 Ctrl-C stops a run cleanly (finished rows are kept); `--resume` continues it. Exit codes: 0 done,
 1 failed, 2 bad recipe or arguments, 130 interrupted.
@@ -93,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--kind", default="parquet", choices=["parquet", "jsonl", "disk"])
     ex.add_argument("--overwrite", action="store_true")
     ex.add_argument("--rubric", help="rubric whose scores to use (runs judged with several)")
+    ex.add_argument("--rubric-version", help="rubric version hash (or unique prefix) whose scores to use "
+                    "(default: the latest version of each rubric; the card says which)")
+    ex.add_argument("--best-of", type=int, help="SFT/prompt-completion: keep the n best-scored answers per prompt")
     ex.add_argument("--min-margin", type=float, default=1.0, help="DPO: smallest chosen-rejected score gap")
     ex.add_argument("--min-score", type=float, help="SFT/prompt-completion: keep answers scored at least this")
     return ap
@@ -206,7 +210,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     spec = ExportSpec(
         format=args.format, path=args.out, kind=args.kind, overwrite=args.overwrite, rubric=args.rubric,
-        min_margin=args.min_margin, min_score=args.min_score,
+        rubric_version=args.rubric_version, min_margin=args.min_margin, min_score=args.min_score,
+        best_of=args.best_of,
     )  # fmt: skip
     result = export_run(RunStore.open(args.run_dir), spec)
     print(f"{result.rows} rows -> {result.path}")

@@ -6,21 +6,54 @@ easier to predict (the pair is coherent and easy). High IFD: the instruction bar
 informative example). IFD > 1: the instruction makes the answer *less* likely, i.e. the two do not
 match; Superfiltering drops those and keeps the highest-IFD fraction of the rest. The paper shows a
 small scorer (GPT-2) ranks data much like a 7B one, so the default 270M model is enough here.
+
+`add_ifd` adds the columns to a frame; `run_ifd` writes the scores to the run as rows of their own
+(stage "ifd", parent_id = the scored row, with the scorer's identity and settings), resumable like
+every step, so the inspector's IFD sort and chips read them (`with_ifd`) and a recipe replays the step.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .completions import DEFAULT_COMPLETION_TEMPLATE, render_template
+from .completions import DEFAULT_COMPLETION_TEMPLATE, compile_template, render_template
 from .engine import Backend, Progress
+from .runs import RowWriter, RunStore, row_id
 
-__all__ = ["add_ifd", "filter_by_ifd", "ifd_score"]
+__all__ = ["IFDConfig", "add_ifd", "filter_by_ifd", "ifd_score", "run_ifd", "with_ifd"]
+
+_SCORES = ("ifd", "ppl_conditioned", "ppl_response")
+
+
+class IFDConfig(BaseModel):
+    """How IFD is scored (the scorer is the backend the step runs on)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instruction_column: str = "instruction"
+    """Column holding the instruction (Q)."""
+    input_column: str | None = "input"
+    """Column holding the task input appended to the instruction (None: no input)."""
+    response_column: str = "text"
+    """Column holding the response (A)."""
+    template: str = DEFAULT_COMPLETION_TEMPLATE
+    """Sandboxed Jinja template framing Q for PPL(A|Q): use the one the completions were made with."""
+    batch_size: int = Field(32, ge=1)
+    """Pairs scored per backend call (each batch is written to the run when it finishes)."""
+
+    @field_validator("template")
+    @classmethod
+    def _template_compiles(cls, value: str) -> str:
+        compile_template(value)
+        return value
 
 
 def ifd_score(ppl_conditioned: float, ppl_response: float) -> float | None:
@@ -150,3 +183,99 @@ def filter_by_ifd(
         pl.when(already_out | ok).then(status).otherwise(pl.lit("dropped")).alias("status"),
         pl.when(already_out | ok).then(old_reason).otherwise(reason).alias("reason"),
     )
+
+
+def _texts(frame: pl.DataFrame, config: IFDConfig) -> tuple[list[str], list[str], list[str]]:
+    for col in (config.instruction_column, config.response_column):
+        if col not in frame.columns:
+            raise ValueError(
+                f"frame has no {col!r} column: IFD needs instruction and response columns "
+                f"(set IFDConfig(instruction_column=/response_column=)); columns: {frame.columns}"
+            )
+    inst = frame[config.instruction_column].cast(pl.Utf8).fill_null("").to_list()
+    inputs = (
+        frame[config.input_column].cast(pl.Utf8).fill_null("").to_list()
+        if config.input_column is not None and config.input_column in frame.columns
+        else [""] * frame.height
+    )
+    return inst, inputs, frame[config.response_column].cast(pl.Utf8).fill_null("").to_list()
+
+
+def _ifd_row(skeleton: dict[str, Any], cond: float | None, alone: float | None, why: str | None) -> dict[str, Any]:
+    ratio = None if cond is None or alone is None else ifd_score(cond, alone)
+    if ratio is None:
+        reason = why or "no ifd score: a perplexity was not finite"
+        return {**skeleton, "status": "dropped", "reason": reason, "text": reason, "ifd": None,
+                "ppl_conditioned": cond, "ppl_response": alone}  # fmt: skip
+    text = f"IFD {ratio:.4g} = PPL(A|Q) {cond:.4g} / PPL(A) {alone:.4g}"
+    return {**skeleton, "status": "kept", "reason": None, "text": text, "ifd": ratio,
+            "ppl_conditioned": cond, "ppl_response": alone}  # fmt: skip
+
+
+def run_ifd(
+    backend: Backend,
+    store: RunStore,
+    frame: pl.DataFrame,
+    config: IFDConfig | None = None,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> pl.DataFrame:
+    """Score IFD for every row of `frame` (columns `id`, the instruction, the response) and append one
+    row per scored row to `store`: stage "ifd", parent_id = the scored row, `ifd`, `ppl_conditioned`,
+    `ppl_response`, the scorer's model and identity, the settings as `params`. Rows the run already has
+    (same id: same scored text, template and scorer) are skipped; an empty response or one too long for
+    the scorer is a dropped row with its reason. Returns the IFD rows of these inputs, in input order."""
+    config = config or IFDConfig()
+    if "id" not in frame.columns:
+        raise ValueError("the rows to score need an 'id' column (it becomes the IFD row's parent_id)")
+    instructions, inputs, responses = _texts(frame, config)
+    params = json.dumps(config.model_dump(mode="json", exclude={"batch_size"}), sort_keys=True)
+    rounds = frame["round"].to_list() if "round" in frame.columns else [None] * frame.height
+    plan = []
+    for parent, q, x, a, rnd in zip(frame["id"].to_list(), instructions, inputs, responses, rounds, strict=True):
+        cond = render_template(config.template, instruction=q, input=x, system="")
+        rid = row_id("ifd", parent, f"{cond}\x1f{a}", {"settings": params, "model": backend.model_id}, None)
+        skeleton = {"id": rid, "stage": "ifd", "parent_id": parent, "round": rnd, "prompt": cond,
+                    "model": backend.name, "model_sha": backend.model_id, "params": params, "seed": None}  # fmt: skip
+        plan.append((skeleton, a))
+    have = store.ids("ifd")
+    todo = [(s, a) for s, a in plan if s["id"] not in have]
+    t0 = time.perf_counter()
+    with RowWriter(store) as writer:
+        empty = [(s, a) for s, a in todo if not a.strip()]
+        for s, _ in empty:
+            writer.add(_ifd_row(s, None, None, "no ifd score: empty response"))
+        scorable = [(s, a) for s, a in todo if a.strip()]
+        for start in range(0, len(scorable), config.batch_size):
+            if cancel is not None and cancel.is_set():
+                break
+            chunk = scorable[start : start + config.batch_size]
+            t_batch = time.perf_counter()
+            with_q, alone = _score_pairs(backend, [s["prompt"] for s, _ in chunk], [a for _, a in chunk])
+            seconds = (time.perf_counter() - t_batch) / len(chunk)
+            for (s, _), c, b in zip(chunk, with_q, alone, strict=True):
+                why = "no ifd score: too long for the scorer's context" if c is None or b is None else None
+                writer.add({**_ifd_row(s, c, b, why), "seconds": seconds})
+            writer.flush()
+            if on_progress is not None:
+                done = min(start + config.batch_size, len(scorable))
+                on_progress(Progress(done, len(scorable), 0, time.perf_counter() - t0))
+    return store.rows_by_id(s["id"] for s, _ in plan)
+
+
+def with_ifd(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` where every row an IFD step scored carries that score (`ifd`, `ppl_conditioned`,
+    `ppl_response`; the latest IFD row of each scored row wins). Rows without a score keep what they had.
+    A frame without IFD rows comes back unchanged, so this is cheap to call on any run's rows."""
+    if frame.height == 0 or not {"stage", "parent_id", *_SCORES} <= set(frame.columns):
+        return frame
+    scores = frame.filter((pl.col("stage") == "ifd") & pl.col("parent_id").is_not_null())
+    if scores.height == 0:
+        return frame
+    latest = scores.select(pl.col("parent_id").alias("id"), *_SCORES).unique("id", keep="last", maintain_order=True)
+    joined = frame.join(latest, on="id", how="left", suffix="__ifd", maintain_order="left")
+    is_ifd = pl.col("stage") == "ifd"
+    return joined.with_columns(
+        [pl.when(is_ifd).then(pl.col(c)).otherwise(pl.coalesce(pl.col(f"{c}__ifd"), pl.col(c))).alias(c) for c in _SCORES]
+    ).drop([f"{c}__ifd" for c in _SCORES])

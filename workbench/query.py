@@ -21,6 +21,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import fuzz
 
+from .ifd import with_ifd
 from .runs import RunStore, normalise_rows, row_id
 
 __all__ = [
@@ -127,7 +128,8 @@ class RunQuery(BaseModel):
         return pl.all_horizontal(conds) if conds else pl.lit(True)
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """The matching rows, sorted."""
+        """The matching rows, sorted. Rows an IFD step scored carry their `ifd` (see `with_ifd`)."""
+        frame = with_ifd(frame)
         try:
             out = frame.filter(self.expr(frame))
         except pl.exceptions.ComputeError as exc:
@@ -328,7 +330,7 @@ def load_predictions(
                     "instruction": (r.get("instruction") or "").strip(),
                     "input": r.get("input") or "",
                     "target": r.get("target"),
-                    "source": path.name,
+                    "source_file": path.name,
                 }
             )
         frames.append(normalise_rows(recs))
@@ -358,6 +360,7 @@ class CardPages:
         score_column: str = "score",
     ) -> None:
         page_count(0, size)
+        frame = with_ifd(frame)  # IFD rows annotate the rows they scored (sort and chips)
         self.size = size
         is_child = (pl.col("stage") == "completion") & pl.col("parent_id").is_not_null()
         card = (

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .completions import CompletionConfig
 from .evolve import EvolveConfig
 from .export import ExportSpec
+from .ifd import IFDConfig
 from .judge.rubric import Rubric
 from .runs import content_hash
 from .scale import ScaleConfig
@@ -37,6 +38,7 @@ from .scale import ScaleConfig
 __all__ = [
     "CompletionsStep",
     "EvolveStep",
+    "IFDStep",
     "JudgeStep",
     "ModelSpec",
     "Recipe",
@@ -183,8 +185,21 @@ class JudgeStep(_StepBase):
         return self
 
 
+class IFDStep(_StepBase):
+    """Score instruction-following difficulty (Superfiltering's IFD) of rows; the scores are run rows."""
+
+    kind: Literal["ifd"] = "ifd"
+    """Step type."""
+    rows_from: Literal["completions", "instances"] = "completions"
+    """Which kept rows of this run to score (each needs an instruction and a response)."""
+    limit: int | None = Field(None, ge=1)
+    """Score only the first `limit` rows (None: all)."""
+    config: IFDConfig = Field(default_factory=IFDConfig)
+    """Columns, conditioning template and batch size (see IFDConfig)."""
+
+
 Step = Annotated[
-    CompletionsStep | EvolveStep | SelfInstructStep | JudgeStep,
+    CompletionsStep | EvolveStep | SelfInstructStep | JudgeStep | IFDStep,
     Field(discriminator="kind"),
 ]
 
@@ -293,8 +308,8 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
 def _all_field_names() -> set[str]:
     names: set[str] = set()
     for model in (
-        Recipe, ModelSpec, SeedsSpec, CompletionsStep, EvolveStep, SelfInstructStep, JudgeStep,
-        CompletionConfig, EvolveConfig, Rubric, ExportSpec, ScaleConfig,
+        Recipe, ModelSpec, SeedsSpec, CompletionsStep, EvolveStep, SelfInstructStep, JudgeStep, IFDStep,
+        CompletionConfig, EvolveConfig, IFDConfig, Rubric, ExportSpec, ScaleConfig,
     ):  # fmt: skip
         names.update(model.model_fields)
     from .engine import SamplingParams

@@ -1,7 +1,7 @@
 """Run a recipe: its steps in order against one run directory, resumable, with progress reports.
 
 Each step calls the same pipeline function the notebook panels call (`run_completions`,
-`run_evolution`, `run_self_instruct`, `run_absolute_judge`), so a headless run writes exactly the rows
+`run_evolution`, `run_self_instruct`, `run_absolute_judge`, `run_ifd`), so a headless run writes exactly the rows
 an interactive one would, and re-running with `resume=True` skips every row the run already has.
 `plan_recipe` is the dry run: the planned steps, their row counts, and a time estimate from tokens/s
 measured on a small sample.
@@ -19,7 +19,7 @@ import polars as pl
 
 from .engine import Backend, FakeBackend, GenerationRequest, Progress, SamplingParams, load_backend
 from .export import ExportResult, export_run
-from .recipe import CompletionsStep, EvolveStep, JudgeStep, Recipe, SelfInstructStep, Step
+from .recipe import CompletionsStep, EvolveStep, IFDStep, JudgeStep, Recipe, SelfInstructStep, Step
 from .runs import RunStore, row_id
 from .seeds import default_seeds, load_seeds
 
@@ -131,7 +131,8 @@ def _prompt_frame(ids: list[str], instructions: list[str], inputs: list[str], ro
 
 def step_inputs(step: Step, recipe: Recipe, store: RunStore | None) -> pl.DataFrame:
     """The prompts (id, instruction, input, round) or, for a judge, the rows a step works on."""
-    source = step.rows_from if isinstance(step, JudgeStep) else getattr(step, "prompts_from", "seeds")
+    scores = isinstance(step, JudgeStep | IFDStep)  # steps that work on rows, not prompts
+    source = step.rows_from if isinstance(step, JudgeStep | IFDStep) else getattr(step, "prompts_from", "seeds")
     limit = getattr(step, "limit", None)
     if source == "seeds":
         seeds = _seed_frame(recipe)
@@ -142,13 +143,14 @@ def step_inputs(step: Step, recipe: Recipe, store: RunStore | None) -> pl.DataFr
         ids = [row_id("prompt", None, p) for p in prompts]
         frame = _prompt_frame(ids, prompts, [""] * len(prompts), [0] * len(prompts))
     else:
-        stage = {"instructions": "instruction", "evolutions": "evolution", "completions": "completion"}[source]
+        stage = {"instructions": "instruction", "evolutions": "evolution", "completions": "completion",
+                 "instances": "instance"}[source]  # fmt: skip
         if store is None:  # a dry run before the run exists: earlier steps have produced nothing yet
             return _prompt_frame([], [], [], [])
         rows = store.rows()
         kept = rows.filter((pl.col("stage") == stage) & (pl.col("status") == "kept"))
         kept = kept.unique("id", keep="first", maintain_order=True)
-        if isinstance(step, JudgeStep):
+        if scores:
             return kept.head(limit) if limit else kept
         inputs = [""] * kept.height
         if stage == "instruction" and kept.height:
@@ -187,6 +189,10 @@ def _run_step(
         from .evolve import run_evolution
 
         return run_evolution(backend, store, inputs, step.config, on_progress=on_progress, cancel=cancel)
+    if isinstance(step, IFDStep):
+        from .ifd import run_ifd
+
+        return run_ifd(backend, store, inputs, step.config, on_progress=on_progress, cancel=cancel)
     from .judge import JudgeConfig, run_absolute_judge
 
     judge_config = JudgeConfig.model_validate(step.config)
@@ -298,7 +304,7 @@ def _plan_steps(recipe: Recipe, store: RunStore | None) -> list[StepPlan]:
             plans.append(StepPlan(label, step.kind, _seed_frame(recipe).height, rows, cfg.sampling.max_tokens,
                                   f"at most {rows} generations, stops once {cfg.num_instructions} are accepted"))  # fmt: skip
             continue
-        source = step.rows_from if isinstance(step, JudgeStep) else step.prompts_from
+        source = step.rows_from if isinstance(step, JudgeStep | IFDStep) else step.prompts_from
         n_in: int | None = step_inputs(step, recipe, store).height
         limit: int | None = getattr(step, "limit", None)
         if source in produced and not n_in:
@@ -314,6 +320,8 @@ def _plan_steps(recipe: Recipe, store: RunStore | None) -> list[StepPlan]:
             rows = None if n_in is None else sum(n_in * width**g for g in range(1, cfg_e.generations + 1))
             produced["evolutions"] = rows
             plans.append(StepPlan(label, step.kind, n_in, rows, cfg_e.params.max_tokens, "upper bound (eliminator drops some)"))
+        elif isinstance(step, IFDStep):
+            plans.append(StepPlan(label, step.kind, n_in, n_in, 0, "scoring only (two forward passes a row)"))
         else:
             from .judge import JudgeConfig
 
@@ -337,7 +345,7 @@ def plan_recipe(
     plan = RecipePlan(_plan_steps(recipe, store))
     if backend is None or sample_rows <= 0:
         return plan
-    first = next((s for s in recipe.steps if not isinstance(s, SelfInstructStep | JudgeStep)), None)
+    first = next((s for s in recipe.steps if not isinstance(s, SelfInstructStep | JudgeStep | IFDStep)), None)
     texts = step_inputs(first, recipe, store)["instruction"].to_list() if first is not None else []
     texts = (texts or _seed_frame(recipe)["instruction"].to_list())[:sample_rows]
     params = SamplingParams(max_tokens=sample_max_tokens, temperature=0.7, seed=0)

@@ -16,17 +16,30 @@ import ipywidgets as W
 import polars as pl
 
 from widgets.ui import tip
-from workbench.export import ExportResult, ExportSpec, export_run
+from workbench.export import ExportResult, ExportSpec, export_run, rubric_versions
 from workbench.jobs import Job
 from workbench.recipe import ModelSpec, Recipe, SeedsSpec, Step
 from workbench.seeds import default_seeds
 from workbench.session import Session
 
-__all__ = ["FORMATS", "TARGETS", "ExportPanel"]
+__all__ = ["FORMATS", "LATEST", "TARGETS", "ExportPanel", "version_options"]
 
 FORMATS = (("SFT messages", "sft"), ("DPO pairs (prompt/chosen/rejected)", "dpo"),
            ("prompt-completion", "prompt_completion"))  # fmt: skip
 TARGETS = (("save_to_disk folder", "disk"), ("Parquet", "parquet"), ("JSONL", "jsonl"))
+LATEST = ""  # the picker's value for "the latest version of each rubric"
+
+
+def version_options(versions: pl.DataFrame) -> list[tuple[str, str]]:
+    """Picker options from `workbench.export.rubric_versions`: the latest of each rubric first, then one
+    entry per version with its parent and its number of judgments."""
+    options = [("latest version of each rubric", LATEST)]
+    for r in versions.iter_rows(named=True):
+        parent = f"edited from {r['parent_version'][:8]}" if r["parent_version"] else "first version"
+        latest = " · latest" if r["latest"] else ""
+        label = f"{r['rubric']} · {r['rubric_version'][:8]} · {parent} · {r['judgments']} judgments{latest}"
+        options.append((label, r["rubric_version"]))
+    return options
 
 
 def _span(message: str, cls: str = "", color: str = "#1b7f3b") -> str:
@@ -61,6 +74,13 @@ class ExportPanel(W.VBox):
         )
         self.min_score = W.FloatText(0.0, description="min score", tooltip="0: keep every kept row")
         self.min_margin = W.FloatText(1.0, description="DPO margin")
+        self.best_of = W.BoundedIntText(0, min=0, max=64, description="best of n",
+                                        tooltip="keep only the n best-scored answers of each prompt (0: all)")
+        self.rubric_version = W.Dropdown(
+            options=[("latest version of each rubric", LATEST)], value=LATEST, description="rubric",
+            tooltip="whose scores DPO pairs, min score and best-of use: one version, never a mix",
+            layout=W.Layout(width="520px"),
+        )
         self.path = W.Text(description="path", layout=W.Layout(width="520px"))
         self.overwrite = W.Checkbox(False, description="overwrite an existing export / recipe", indent=False)
         self.export_button = W.Button(description="Export", icon="file-export", button_style="primary")
@@ -92,7 +112,8 @@ class ExportPanel(W.VBox):
         super().__init__([
             W.HTML("<b>Export</b> the run as a dataset TRL trainers load (with a dataset card)."),
             W.HBox([self.format, self.target, self.stage]),
-            W.HBox([self.min_score, self.min_margin]),
+            W.HBox([self.min_score, self.min_margin, self.best_of]),
+            self.rubric_version,
             self.path, self.overwrite,
             W.HBox([self.export_button]),
             W.HTML("<b>Recipe</b>: the model, seeds and steps as a file <code>workbench run</code> replays."),
@@ -109,11 +130,18 @@ class ExportPanel(W.VBox):
             format=self.format.value, kind=self.target.value, path=self.path.value.strip(),
             overwrite=self.overwrite.value, stage=self.stage.value,
             min_score=self.min_score.value or None, min_margin=self.min_margin.value,
+            rubric_version=self.rubric_version.value or None, best_of=self.best_of.value or None,
         )  # fmt: skip
 
     def refresh(self) -> None:
-        """Fill in default paths under the runs folder (until the user types their own)."""
+        """Fill in default paths under the runs folder (until the user types their own) and list the
+        rubric versions the run has judged with."""
         self._default_paths()
+        store = self.session.store
+        options = version_options(rubric_versions(store.rows(), store.manifest.get("rubrics")))
+        keep = self.rubric_version.value if self.rubric_version.value in dict(options).values() else LATEST
+        self.rubric_version.options = options
+        self.rubric_version.value = keep
 
     def _default_paths(self) -> None:
         s = self.session

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -152,3 +154,29 @@ def test_save_recipe_without_steps(session, tmp_path):
     panel.recipe_path.value = str(tmp_path / "again.yaml")
     again = load_recipe(panel.save_recipe())
     assert again.work_hash() == made.work_hash() and again.seeds.limit == 2
+
+
+def test_the_version_picker_lists_each_rubric_version_and_exports_the_chosen_one(session):
+    kept = session.store.rows().filter((pl.col("stage") == "completion") & (pl.col("status") == "kept"))
+    v1 = DEFAULT_RUBRIC
+    v2 = v1.edit(task_description="A stricter reading of the same task.")
+    run_absolute_judge(session.backend, session.store, kept.head(4), v2)  # the edited rubric judges half
+    panel = ExportPanel(session)
+    labels = [label for label, _ in panel.rubric_version.options]
+    assert panel.rubric_version.value == "" and labels[0].startswith("latest")
+    assert any(v1.version[:8] in lab and "first version" in lab and "8 judgments" in lab for lab in labels)
+    assert any(v2.version[:8] in lab and f"edited from {v1.version[:8]}" in lab and "4 judgments" in lab
+               and lab.endswith("latest") for lab in labels)  # fmt: skip
+    panel.format.value = "dpo"
+    assert _export(panel) == "done", panel.job.error_text
+    assert set(load_export(panel.path.value)["rubric_version"]) == {v2.version}  # the latest by default
+    card = (Path(panel.path.value) / "README.md").read_text()
+    assert f"version `{v2.version}` (the latest of 2" in card
+    panel.rubric_version.value = v1.version
+    panel.overwrite.value = True
+    assert _export(panel) == "done", panel.job.error_text
+    ds = load_export(panel.path.value)
+    assert set(ds["rubric_version"]) == {v1.version} and len(ds) == 4
+    panel.format.value, panel.best_of.value = "sft", 1
+    assert _export(panel) == "done", panel.job.error_text
+    assert len(load_export(panel.path.value)) == 4  # the best answer of each of the 4 prompts

@@ -186,3 +186,19 @@ def test_loading_predictions_into_a_run_twice_adds_nothing(shared_data, tmp_path
     assert store.rows().height == 2 * 252
     with pytest.raises(FileNotFoundError):
         load_predictions(tmp_path / "missing.jsonl")
+
+
+def test_cards_sort_by_a_text_key():
+    """Sorting cards by model or operator (text) failed: a card's key was the mean of its rows."""
+    frame = pl.DataFrame(
+        {
+            "id": ["p1", "c1", "c2", "p2", "c3"],
+            "stage": ["instruction", "completion", "completion", "instruction", "completion"],
+            "parent_id": [None, "p1", "p1", None, "p2"],
+            "text": ["q1", "a", "b", "q2", "c"],
+            "model": [None, "zeta", "zeta", None, "alpha"],
+        }
+    )
+    pages = CardPages(frame, size=10, sort_by="model")
+    assert pages.keys == ["p2", "p1"]
+    assert CardPages(frame, size=10, sort_by="model", descending=True).keys == ["p1", "p2"]

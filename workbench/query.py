@@ -347,7 +347,8 @@ class CardPages:
     """Rows grouped into cards (one prompt with its completions; any other row is its own card),
     ordered once and cut into pages by slicing, so a page costs the same on 1k or 100k rows.
 
-    Cards follow `sort_by` on their rows' mean value (length: mean text length) or, with 'none',
+    Cards follow `sort_by` on their rows' mean value (length: mean text length; a text key such as
+    model or operator: its first value in order) or, with 'none',
     the run order of their first row. Rows inside a card follow `sample`, then run order."""
 
     def __init__(
@@ -376,9 +377,12 @@ class CardPages:
             if sort_by != "length":
                 _need(frame, column, f"sort by {sort_by}")
             key = _length() if sort_by == "length" else pl.col(column)
+            numeric = sort_by == "length" or frame.schema[column].is_numeric()
+            # numbers: a card sorts by its rows' mean; text (model, operator, time): by its first value
+            agg = key.mean() if numeric else key.cast(pl.Utf8).min()
             order = (
                 rows.group_by("_card")
-                .agg(key.mean().alias("_key"), pl.col("_pos").min(), pl.len().alias("_n"))
+                .agg(agg.alias("_key"), pl.col("_pos").min(), pl.len().alias("_n"))
                 .sort(["_key", "_pos"], descending=[descending, False], nulls_last=True)
             )
         order = order.with_row_index("_card_no")

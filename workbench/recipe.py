@@ -81,8 +81,9 @@ class SeedsSpec(_Strict):
     """The seed pool the pipeline starts from."""
 
     source: str = "default"
-    """'default' (the project's own seed set) or a path to a seed file (.jsonl/.json/.csv/.parquet,
-    self-instruct format: instruction, instances, is_classification)."""
+    """'default' (the project's own seed set), 'self_instruct' (the self-instruct paper's 175 seed tasks,
+    shipped), or a path to a seed file (.jsonl/.json/.csv/.parquet, self-instruct format: instruction,
+    instances, is_classification)."""
     limit: int | None = Field(None, ge=1)
     """Use only the first `limit` seeds (None: all)."""
 

@@ -21,7 +21,7 @@ from .engine import Backend, FakeBackend, GenerationRequest, Progress, SamplingP
 from .export import ExportResult, export_run
 from .recipe import CompletionsStep, EvolveStep, IFDStep, JudgeStep, Recipe, SelfInstructStep, Step
 from .runs import RunStore, row_id
-from .seeds import default_seeds, load_seeds
+from .seeds import default_seeds, load_seeds, self_instruct_seeds
 
 __all__ = [
     "RecipeMismatchError",
@@ -118,7 +118,7 @@ def open_run(
 # -- step inputs ------------------------------------------------------------------------------------
 def _seed_frame(recipe: Recipe) -> pl.DataFrame:
     src = recipe.seeds.source
-    seeds = default_seeds() if src == "default" else load_seeds(src)
+    seeds = default_seeds() if src == "default" else self_instruct_seeds() if src == "self_instruct" else load_seeds(src)
     return seeds.head(recipe.seeds.limit) if recipe.seeds.limit else seeds
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["SEED_SCHEMA", "SeedFormatError", "default_seeds", "load_seeds", "seeds_to_records"]
+__all__ = ["SEED_SCHEMA", "SeedFormatError", "default_seeds", "load_seeds", "seeds_to_records", "self_instruct_seeds"]
 
 INSTANCE_DTYPE = pl.List(pl.Struct({"input": pl.Utf8, "output": pl.Utf8}))
 SEED_SCHEMA: dict[str, Any] = {
@@ -223,6 +223,14 @@ def default_seeds() -> pl.DataFrame:
     ref = resources.files("workbench") / "data" / "default_seeds.jsonl"
     with resources.as_file(ref) as path:
         return _read_jsonl(Path(path))
+
+
+def self_instruct_seeds() -> pl.DataFrame:
+    """The self-instruct paper's 175 human-written seed tasks (Apache-2.0, shipped in
+    `workbench/data/self_instruct/` with its license), in the normalised seed format."""
+    from .data import data_path
+
+    return _read_jsonl(data_path("self_instruct", "seed_tasks.jsonl"))
 
 
 def seeds_to_records(seeds: pl.DataFrame) -> list[dict[str, Any]]:

@@ -85,3 +85,12 @@ def test_an_old_column_with_no_meaning_for_its_stage_is_refused(tmp_path):
     _write_old_part(store, "1", pl.DataFrame({"id": ["c1"], "stage": ["completion"], "order": [3]}))
     with pytest.raises(ContractError, match=r"part part-1.parquet.*column 'order' on 'completion' rows.*decision_order"):
         store.rows()
+
+
+def test_the_readme_run_directory_section_is_the_contract():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## The run directory") :]
+    section = section[: section.index("\n## ", 5)]
+    assert contract_markdown() in section, "README's run-directory table is stale: paste contract_markdown()"

@@ -284,14 +284,19 @@ def conform(df: pl.DataFrame, *, where: str = "rows", fill_core: bool = True) ->
     (added as nulls when `fill_core`), then the other contract columns in contract order, then the rest."""
     if any(old in df.columns for old in (*LEGACY_RENAMES, *(o for o, _ in LEGACY_STAGE_MOVES))):
         df = _legacy(df, where)
+    schema = df.schema
+    present = [name for name in SCHEMA if name in schema]
+    missing_core = [name for name in CORE_COLUMNS if name not in schema] if fill_core else []
+    extra = [c for c in schema if c not in SCHEMA]
+    if not missing_core and list(schema) == present + extra and all(schema[n] == SCHEMA[n] for n in present):
+        return df  # a part written by this version: already in shape (the common case when reading)
     exprs: list[pl.Expr] = []
     for name, dtype in SCHEMA.items():
-        if name in df.columns:
+        if name in schema:
             exprs.append(_cast(df, name, dtype, where))
-        elif fill_core and name in CORE_COLUMNS:
+        elif name in missing_core:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
-    extra = [pl.col(c) for c in df.columns if c not in SCHEMA]
-    return df.select(*exprs, *extra)
+    return df.select(*exprs, *[pl.col(c) for c in extra])
 
 
 def order_columns(columns: Iterable[str]) -> list[str]:

@@ -23,7 +23,7 @@ from widgets.export_panel import ExportPanel
 from widgets.inspector import InspectorPanel
 from widgets.job_controls import JobControlsMixin
 from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
-from widgets.ui import tip
+from widgets.ui import row, tip
 from workbench.completions import CompletionConfig, run_completions
 from workbench.engine import Backend, EngineError, default_model_path, load_backend
 from workbench.jobs import Job
@@ -77,8 +77,8 @@ class AnswersPanel(JobControlsMixin, W.VBox):
         self.stop_button.on_click(lambda _b: self.stop())
         super().__init__([
             W.HTML("<b>Answers</b>: sample responses to the kept instructions (what the judge grades)."),
-            W.HBox([self.k, self.max_tokens, self.temperature, self.seed]),
-            W.HBox([self.run_button, self.stop_button, self.progress, self.progress_label]),
+            row([self.k, self.max_tokens, self.temperature, self.seed]),
+            row([self.run_button, self.stop_button, self.progress, self.progress_label]),
             self.error,
         ])  # fmt: skip
         self.add_class("wb-answers")
@@ -178,7 +178,7 @@ class Workbench(W.VBox):
 
         self.model_input = W.Text(value=self.model_spec, description="model", continuous_update=False,
                                   placeholder="default · /path/to/model.gguf · http://127.0.0.1:8080/v1",
-                                  layout=W.Layout(width="460px"))  # fmt: skip
+                                  layout=W.Layout(width="460px", max_width="100%"))  # fmt: skip
         self.model_input.add_class("wb-model-input")
         tip(self.model_input, "The model every tab uses: default, a .gguf path, or a server URL.")
         self.load_button = tip(W.Button(description="Load", icon="download"),
@@ -204,7 +204,7 @@ class Workbench(W.VBox):
         for panel in self._job_panels():
             panel.progress_label.observe(lambda _c, p=panel: self._on_job_progress(p), names="value")
         s.subscribe(self._on_session)
-        header = W.HBox([W.HTML("<b>Synthetic Data Workbench</b>"), self.model_input, self.load_button])
+        header = row([W.HTML("<b>Synthetic Data Workbench</b>"), self.model_input, self.load_button])
         super().__init__([header, self.status, self.error_row, self.tabs])
         self.add_class("wb-app")
         self._update_status()

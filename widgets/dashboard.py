@@ -18,7 +18,7 @@ import altair as alt
 import ipywidgets as widgets
 import polars as pl
 
-from widgets.ui import tip
+from widgets.ui import row, tip
 from workbench import charts
 from workbench.metrics import (
     cluster_keywords,
@@ -104,11 +104,12 @@ class DiversityPanel(widgets.VBox):
         for control in (self.column, self.stage, self.compare_by, self.other_runs, self.embeddings, self.k):
             control.observe(self._on_control, names="value")  # a changed knob redraws at once
 
-        controls = widgets.HBox(
+        column = {"flex": "0 0 auto", "margin": "0 16px 0 0"}  # groups keep their width and wrap as wholes
+        controls = row(
             [
-                widgets.VBox([self.column, self.stage, self.compare_by]),
-                widgets.VBox([self.other_runs]),
-                widgets.VBox([self.embeddings, self.k, self.refresh_button]),
+                widgets.VBox([self.column, self.stage, self.compare_by], layout=column),
+                widgets.VBox([self.other_runs], layout=column),
+                widgets.VBox([self.embeddings, self.k, self.refresh_button], layout=column),
             ]
         )
         super().__init__([controls, widgets.HTML(GLOSSARY), self.status, self.selection_label, self.charts_box])
@@ -238,7 +239,9 @@ class DiversityPanel(widgets.VBox):
         return {k: v for k, v in sets.items() if v.height > 0}
 
     def _show(self, key: str, chart: Any, table: pl.DataFrame) -> widgets.Widget:
-        jchart = alt.JupyterChart(chart)
+        # SVG: crisp at any zoom, and every bar is an element a screen reader or a browser test can reach.
+        jchart = alt.JupyterChart(chart, embed_options={"renderer": "svg"})
+        jchart.add_class(f"wb-chart-{key}")
         self.charts[key] = jchart
         self._tables[key] = table
         if charts.SELECTION in jchart._vl_selections:
@@ -322,7 +325,7 @@ class DiversityPanel(widgets.VBox):
             self.frames["clusters"], self.frames["keywords"] = clusters, keywords
             table = clusters.select("id", "cluster")
             shown.append(
-                widgets.HBox(
+                row(
                     [
                         self._show(
                             "cluster_map",

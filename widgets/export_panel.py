@@ -94,6 +94,8 @@ class ExportPanel(W.VBox):
             (self.stage, "Which rows are the answers: completions or evolved prompts."),
             (self.min_score, "Keep only rows the judge scored at least this high (0 keeps every kept row)."),
             (self.min_margin, "For DPO, the least score gap between the chosen and the rejected answer."),
+            (self.best_of, "Keep only the n best-scored answers of each prompt (0 keeps them all)."),
+            (self.rubric_version, "Whose scores DPO pairs, min score and best-of use: one version, never a mix."),
             (self.path, "Where the export is written."),
             (self.overwrite, "Allow replacing a file or folder that already exists."),
             (self.export_button, "Write the dataset to the path above."),

@@ -29,7 +29,7 @@ import polars as pl
 import traitlets as T
 
 from widgets.inspector_cards import build_card
-from widgets.ui import tip
+from widgets.ui import row, tip
 from workbench.evolve import LineageIndex
 from workbench.query import CardPages, RunQuery, facet_values
 from workbench.session import Session
@@ -164,9 +164,9 @@ class InspectorPanel(W.VBox):
         self.view.on_action(self._on_action)
         self.view.on_jump(self.jump_to)
         session.subscribe(self._on_session)
-        filters = W.HBox([self.stage, self.status, self.model, self.operator])
-        finder = W.HBox([self.search, self.regex, self.flagged_only, self.sort, self.descending])
-        pager = W.HBox([self.prev_button, self.next_button, self.page_label, self.jump, self.jump_button,
+        filters = row([self.stage, self.status, self.model, self.operator])
+        finder = row([self.search, self.regex, self.flagged_only, self.sort, self.descending])
+        pager = row([self.prev_button, self.next_button, self.page_label, self.jump, self.jump_button,
                         self.page_size, self.refresh_button])  # fmt: skip
         super().__init__([filters, finder, pager, self.chart_filter, self.error, self.view])
         self.add_class("wb-inspector-panel")

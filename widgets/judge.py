@@ -17,7 +17,7 @@ from widgets.job_controls import JobControlsMixin
 from widgets.judge_notes import METRIC_HELP, metric_table, same_score_note
 from widgets.labeler import CalibrationLabeler, PairwiseLabeler
 from widgets.rubric_editor import RubricEditor, RubricProblem, check_draft, rubric_draft
-from widgets.ui import tip
+from widgets.ui import row, tip
 from workbench.jobs import Job
 from workbench.judge import (
     JudgeConfig,
@@ -123,9 +123,9 @@ class JudgePanel(JobControlsMixin, W.VBox):
         session.subscribe(self._on_session)
 
         controls = W.VBox([
-            W.HBox([self.mode, self.sample_size, self.seed]),
-            W.HBox([self.max_tokens, self.reasoning_chars]),
-            W.HBox([self.run_button, self.stop_button, self.progress, self.progress_label, self.refresh_button]),
+            row([self.mode, self.sample_size, self.seed]),
+            row([self.max_tokens, self.reasoning_chars]),
+            row([self.run_button, self.stop_button, self.progress, self.progress_label, self.refresh_button]),
             self.error,
         ])  # fmt: skip
         tabs = W.Tab(

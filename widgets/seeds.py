@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
-from widgets.ui import tip
+from widgets.ui import row, tip
 from workbench.seeds import SEED_SCHEMA, default_seeds, load_seeds
 from workbench.session import Session
 
@@ -74,17 +74,16 @@ class SeedsPanel(widgets.VBox):
         self.update_button.on_click(lambda _: self.update())
         self.remove_button.on_click(lambda _: self.remove())
         self.import_button.on_click(lambda _: self.import_file(self.import_path.value))
-        row = {"width": "100%"}
         super().__init__(
             [
                 self.picker,
                 self.mode_label,
                 self.instruction,
-                widgets.HBox([self.category, self.is_classification], layout=row),
+                row([self.category, self.is_classification]),
                 self.example_input,
                 self.example_output,
-                widgets.HBox([self.new_button, self.add_button, self.update_button, self.remove_button]),
-                widgets.HBox([self.import_path, self.import_button], layout=row),
+                row([self.new_button, self.add_button, self.update_button, self.remove_button]),
+                widgets.HBox([self.import_path, self.import_button], layout={"width": "100%"}),
                 self.status,
             ],
             layout={"width": "100%", "overflow_x": "hidden"},

@@ -18,7 +18,7 @@ import polars as pl
 
 from widgets.job_controls import JobControlsMixin
 from widgets.seeds import SeedsPanel
-from widgets.ui import tip
+from widgets.ui import row, tip
 from workbench.engine import Progress, SamplingParams
 from workbench.jobs import Job
 from workbench.selfinstruct import SelfInstructConfig, apply_similarity_threshold, run_self_instruct
@@ -106,10 +106,10 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
 
         knobs = widgets.VBox(
             [
-                widgets.HBox([self.k_human, self.m_machine]),
-                widgets.HBox([self.temperature, self.top_p, self.max_tokens]),
-                widgets.HBox([self.num_instructions, self.rounds, self.prompts_per_round]),
-                widgets.HBox([self.seed, self.generate_instances]),
+                row([self.k_human, self.m_machine]),
+                row([self.temperature, self.top_p, self.max_tokens]),
+                row([self.num_instructions, self.rounds, self.prompts_per_round]),
+                row([self.seed, self.generate_instances]),
             ]
         )
         seeds_box = widgets.Accordion([self.seeds_panel])
@@ -118,10 +118,10 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
             [
                 seeds_box,
                 knobs,
-                widgets.HBox([self.run_button, self.stop_button, self.progress, self.progress_label]),
-                widgets.HBox([self.threshold, self.counts]),
+                row([self.run_button, self.stop_button, self.progress, self.progress_label]),
+                row([self.threshold, self.counts]),
                 self.error,
-                widgets.HBox([self.acceptance_chart, self.histogram_chart]),
+                row([self.acceptance_chart, self.histogram_chart]),
                 self.table,
             ]
         )

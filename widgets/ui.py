@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import ipywidgets as W
 
-__all__ = ["controls_in", "tip"]
+__all__ = ["controls_in", "row", "tip"]
 
 _Widget = TypeVar("_Widget", bound=W.DOMWidget)
 
@@ -22,9 +22,16 @@ def tip(widget: _Widget, tooltip: str) -> _Widget:
     if isinstance(widget, W.Button):
         if widget.layout.width is None:
             widget.layout.width = "auto"
+        widget.layout.flex = "0 0 auto"  # a crowded row wraps instead of squeezing the button's text
     elif hasattr(widget, "style") and hasattr(widget.style, "description_width"):
         widget.style.description_width = "initial"
     return widget
+
+
+def row(children: list[W.Widget], **layout: str) -> W.HBox:
+    """A row of controls that wraps onto the next line when the notebook is narrow (never scrolls
+    sideways, never squeezes a label)."""
+    return W.HBox(children, layout=W.Layout(flex_flow="row wrap", align_items="center", **layout))
 
 
 def controls_in(root: W.Widget) -> list[W.DOMWidget]:

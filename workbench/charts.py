@@ -167,7 +167,7 @@ def histogram(
 
 
 def metric_comparison(
-    compare: pl.DataFrame, *, metrics: Sequence[str] | None = None, columns: int = 4, select: bool = False
+    compare: pl.DataFrame, *, metrics: Sequence[str] | None = None, columns: int = 3, select: bool = False
 ) -> alt.FacetChart:
     """One small panel per metric: a bar per set with its bootstrap interval (from
     `workbench.metrics.compare_sets`). Each panel has its own y scale. Selecting a bar picks a set."""

@@ -110,7 +110,7 @@ def test_quickstart_app_in_jupyterlab(lab_server, browser, artifacts):
 
         # 4. Stop: a bigger run, stopped while it decodes; the Run button comes back and the rows stay.
         _tab(page, "Generate")
-        for label, value in (("target", "60"), ("rounds cap", "30")):
+        for label, value in (("instructions wanted", "60"), ("at most rounds", "30")):
             box = _knob(page, label)
             box.fill(value)
             box.press("Enter")

@@ -65,6 +65,8 @@ class JobControlsMixin:
     def _on_done(self, job: Job) -> None:
         self.run_button.disabled, self.stop_button.disabled = False, True
         self.progress_label.value = html.escape(finished_summary(job.state, job.progress))
+        if job.state == "done":
+            self.progress.value = 1.0  # a run that met its target early still finished
         if job.state == "failed":
             self._fail(f"{self.failure_prefix}: {job.error_text}")
         self._after_done(job)
@@ -84,4 +86,4 @@ def finished_summary(state: str, p: Progress | None) -> str:
         return f"cancelled after {rows}: they are kept in the run, and Run resumes from there{errors}"
     if state == "failed":
         return f"failed after {rows}: see the message below (finished rows are kept)"
-    return f"{state} · {rows} · {speed}{errors}"
+    return f"{state} · {p.rows_done} rows · {speed}{errors}"  # the planned total no longer matters

@@ -8,6 +8,7 @@ Set WORKBENCH_UPDATE_SCREENSHOT=1 to also copy the app screenshot to docs/screen
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from urllib.parse import urlparse
@@ -68,6 +69,15 @@ def test_quickstart_app_in_jupyterlab(lab_server, browser, artifacts):
         page.wait_for_selector(".wb-app .wb-app-status:has-text('default')", timeout=LONG)
         page.locator(".wb-app").scroll_into_view_if_needed()
         shot("01-app-opened")
+
+        # 1b. The first impression (issue 18.6): the demo's answers are real text, not empty strings cut by a
+        # stop string, and the speed shown is steady state, said as such (not the first call's warm-up).
+        answers = page.locator(".jp-OutputArea-output", has_text="->").first.inner_text()
+        shown = re.findall(r"-> (.*)", answers)
+        assert len(shown) == 4 and all(a.strip() not in ("''", '""', "") for a in shown), answers
+        speed = page.locator(".jp-OutputArea-output", has_text="steady state").first.inner_text()
+        rate = re.search(r"= (\d+) tokens/s", speed)
+        assert rate and int(rate.group(1)) > 5 and "warm-up" in speed, speed
 
         # 2. Generate: a small self-instruct run (knobs prefilled small by the quickstart).
         _tab(page, "Generate")

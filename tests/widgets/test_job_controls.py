@@ -59,7 +59,8 @@ def test_cannot_start_replaces_the_previous_runs_done(tmp_path):
     panel.run_button.click()
     assert panel.job.wait(30).state == "done"
     assert panel.progress_label.value.startswith("done") and "ETA" not in panel.progress_label.value
-    assert re.search(r"\d+/\d+ rows", panel.progress_label.value)
+    assert re.search(r"done · \d+ rows", panel.progress_label.value)  # not "4/8 rows" once the target is met
+    assert panel.progress.value == 1.0  # a finished run's bar is full, even when it met its target early
     panel.k_human.value, panel.m_machine.value = 0, 0  # invalid knobs
     assert panel.run() is None
     label = panel.progress_label.value

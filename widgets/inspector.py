@@ -111,14 +111,16 @@ class InspectorPanel(W.VBox):
         self._ids: list[str] | None = None
         self._busy = False
         self.last_render_s = 0.0
-        dd = {"layout": W.Layout(width="auto")}
-        self.stage = tip(W.Dropdown(description="stage", options=[_ALL], **dd),
+        def dd() -> dict[str, W.Layout]:  # one Layout per control: hiding one filter must not hide the others
+            return {"layout": W.Layout(width="auto")}
+
+        self.stage = tip(W.Dropdown(description="stage", options=[_ALL], **dd()),
                          "Show only rows of this pipeline stage (seeds, instructions, answers, judgments).")  # fmt: skip
-        self.status = tip(W.Dropdown(description="status", options=[_ALL], **dd),
+        self.status = tip(W.Dropdown(description="status", options=[_ALL], **dd()),
                           "Show only rows the filters kept, dropped, or that failed.")  # fmt: skip
-        self.model = tip(W.Dropdown(description="model", options=[_ALL], **dd),
+        self.model = tip(W.Dropdown(description="model", options=[_ALL], **dd()),
                          "Show only rows written by this model.")  # fmt: skip
-        self.operator = tip(W.Dropdown(description="operator", options=[_ALL], **dd),
+        self.operator = tip(W.Dropdown(description="operator", options=[_ALL], **dd()),
                             "Show only prompts made by this Evol-Instruct rewrite.")  # fmt: skip
         self.search = tip(W.Text(placeholder="search text…", continuous_update=False, layout=W.Layout(width="220px")),
                           "Show only rows whose text contains this (press Enter).")  # fmt: skip
@@ -126,7 +128,7 @@ class InspectorPanel(W.VBox):
                          "Read the search text as a regular expression.")  # fmt: skip
         self.flagged_only = tip(W.Checkbox(description="flagged only", indent=False, layout=W.Layout(width="auto")),
                                 "Show only rows you flagged with f.")  # fmt: skip
-        self.sort = tip(W.Dropdown(description="sort", options=_SORTS, value="none", **dd),
+        self.sort = tip(W.Dropdown(description="sort", options=_SORTS, value="none", **dd()),
                         "Order the answers inside each card by this column.")  # fmt: skip
         self.descending = tip(W.Checkbox(description="descending", indent=False, layout=W.Layout(width="auto")),
                               "Sort from the largest value down.")  # fmt: skip
@@ -134,10 +136,10 @@ class InspectorPanel(W.VBox):
         self.next_button = tip(W.Button(description="next ▶"), "Show the next page of cards (key n).")
         self.page_label = W.HTML()
         self.page_label.add_class("wb-inspector-pages")
-        self.jump = tip(W.BoundedIntText(value=1, min=1, max=1, description="card", layout=W.Layout(width="150px")),
+        self.jump = tip(W.BoundedIntText(value=1, min=1, max=1, description="go to card", layout=W.Layout(width="170px")),
                         "The number of a card to jump to (key g in the cards).")  # fmt: skip
         self.jump_button = tip(W.Button(description="go"), "Jump to the card number on the left.")
-        self.page_size = tip(W.Dropdown(options=[5, 10, 20, 50], value=page_size, description="per page", **dd),
+        self.page_size = tip(W.Dropdown(options=[5, 10, 20, 50], value=page_size, description="per page", **dd()),
                              "How many cards one page shows.")  # fmt: skip
         self.refresh_button = tip(W.Button(description="refresh", icon="refresh"),
                                   "Re-read the run's rows and flags (a chart filter stays until you clear it).")  # fmt: skip

@@ -176,7 +176,8 @@ def metric_comparison(
     data = _check(data.drop_nulls("value"), "metric comparison").with_columns(
         title=pl.col("metric").replace_strict(METRIC_TITLES, default=pl.col("metric"), return_dtype=pl.Utf8)
     )
-    base = alt.Chart().encode(x=alt.X("set:N", title=None, sort=None))
+    axis = alt.Axis(labelLimit=110, labelAngle=-30)  # a long run name must not push the panels apart
+    base = alt.Chart().encode(x=alt.X("set:N", title=None, sort=None, axis=axis))
     bars = base.mark_bar().encode(
         y=alt.Y("value:Q", title=None),
         color=alt.Color("set:N", legend=None),

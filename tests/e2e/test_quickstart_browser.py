@@ -2,7 +2,8 @@
 the app it opens. Every wait is on the widgets' own DOM (never a fixed sleep); every outside request is
 blocked and recorded, and none may be needed. Screenshots of each step go to test-artifacts/e2e/.
 
-Set WORKBENCH_UPDATE_SCREENSHOT=1 to also copy the app screenshot to docs/screenshot.png (the README's).
+Set WORKBENCH_UPDATE_SCREENSHOT=1 to also copy the app screenshot to docs/screenshot.png and one screenshot
+per tab to docs/tab-<name>.png (the README's).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.timeout(420)]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 BAD_MODEL = "/nonexistent/models/bad-model.gguf"
 LONG = 150_000  # ms: a step on the real model under a loaded CI machine
+TABS = ("Seeds", "Generate", "Inspect", "Judge", "Diversity", "Export")
 
 
 def _tab(page, title: str) -> None:
-    page.locator(".wb-tabs .lm-TabBar-tab", has_text=title).first.click()
+    page.locator(".wb-app > .wb-tabs > .lm-TabBar .lm-TabBar-tab", has_text=title).first.click()
 
 
 def _knob(page, label: str):
@@ -131,12 +133,34 @@ def test_quickstart_app_in_jupyterlab(lab_server, browser, artifacts):
         page.wait_for_selector(".wb-selfinstruct :text('cancelled')", timeout=LONG)
         shot("04-stopped", ".wb-app")
 
+        # 4b. Answers to the kept instructions, then the judge grades a sample of them (the real model both times).
+        page.locator("button.wb-answers-run").click()
+        page.wait_for_selector("button.wb-answers-run:disabled", timeout=LONG)
+        page.wait_for_selector("button.wb-answers-run:enabled", timeout=LONG)
+        page.wait_for_selector(".wb-answers :text('done')", timeout=LONG)
+        _tab(page, "Judge")
+        page.locator("button.wb-judge-run").click()
+        page.wait_for_selector("button.wb-judge-run:disabled", timeout=LONG)
+        page.wait_for_selector("button.wb-judge-run:enabled", timeout=LONG)
+        page.wait_for_selector(".wb-judge :text('done')", timeout=LONG)
+        shot("04b-judged", ".wb-app")
+
         # 5. Diversity: charts computed from the run render offline.
         _tab(page, "Diversity")
         page.wait_for_selector(
             ".wb-diversity .vega-embed canvas, .wb-diversity .vega-embed svg", timeout=LONG
         )
         shot("05-diversity", ".wb-app")
+
+        # 5b. One screenshot per tab of this real-model run (the README's, with WORKBENCH_UPDATE_SCREENSHOT=1).
+        page.set_viewport_size({"width": 1400, "height": 3200})  # tall enough for a whole tab in one shot
+        for title in TABS:
+            _tab(page, title)
+            page.wait_for_selector(".wb-app > .wb-tabs > .widget-tab-contents > .widget-box:not(.lm-mod-hidden)")
+            if title == "Diversity":
+                page.wait_for_selector(".wb-diversity .vega-embed svg", timeout=LONG)
+            shot(f"tab-{title.lower()}", ".wb-app")
+        page.set_viewport_size({"width": 1400, "height": 1800})
 
         # 6. A bad model path: the engine's message, in the app, naming the path.
         box = page.locator(".wb-model-input input")
@@ -159,3 +183,5 @@ def test_quickstart_app_in_jupyterlab(lab_server, browser, artifacts):
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOT"):
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copy2(artifacts / "02-generated.png", REPO / "docs" / "screenshot.png")
+        for title in TABS:
+            shutil.copy2(artifacts / f"tab-{title.lower()}.png", REPO / "docs" / f"tab-{title.lower()}.png")

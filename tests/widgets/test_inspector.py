@@ -351,3 +351,12 @@ def run_in_fresh_thread(fn, timeout_s: float = 300.0) -> None:
     assert not worker.is_alive(), f"browser check did not finish within {timeout_s}s"
     if failure:
         raise failure[0]
+
+
+def test_hiding_an_unused_filter_hides_only_that_filter(session):
+    """The stage, status, model and operator filters, sort and page size shared one Layout, so hiding the
+    operator filter (no evolved rows) hid every dropdown of the panel (seen in the real app's Inspect tab)."""
+    panel = InspectorPanel(session)
+    assert panel.operator.layout.display == "none"  # no Evol-Instruct rows in this run
+    assert panel.model.layout.display != "none"  # four models: a filter worth showing
+    assert panel.sort.layout.display != "none" and panel.page_size.layout.display != "none"

@@ -1,0 +1,33 @@
+"""Experiments that show an effect end to end, small enough to rerun in a notebook or a test.
+
+`run_collapse` refits a word-level n-gram model on its own samples, generation after generation, in
+three arms (replace / accumulate / mix), and measures it on held-out human text:
+
+```python
+from workbench.experiments import CollapseConfig, collapse_chart, contrast, run_collapse
+result = run_collapse(CollapseConfig(generations=10, seeds=5))
+contrast(result.per_seed, "replace", "accumulate")
+collapse_chart(result.summary, result.reference)
+```
+"""
+
+from .collapse import ARMS, METRICS, Arm, CollapseConfig, CollapseResult, collapse_corpus, run_collapse
+from .ngram import Corpus, NGramModel, Vocabulary
+from .report import collapse_chart, contrast, summarize, t_quantile_975
+
+__all__ = [
+    "ARMS",
+    "METRICS",
+    "Arm",
+    "CollapseConfig",
+    "CollapseResult",
+    "Corpus",
+    "NGramModel",
+    "Vocabulary",
+    "collapse_chart",
+    "collapse_corpus",
+    "contrast",
+    "run_collapse",
+    "summarize",
+    "t_quantile_975",
+]

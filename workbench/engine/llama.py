@@ -14,16 +14,13 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import llama_cpp as lc
 import numpy as np
 
-from .chat import render_chat
 from .cpu_safety import BufferPolicy
 from .errors import EngineError
-from .gguf import file_sha256
-from .llama_model import LlamaModel, recent_log
+from .llama_model import LlamaModel, ModelFileIdentity, check_sizes, recent_log
 from .llama_sampling import (
     SequenceSampler,
     compile_grammar,
@@ -68,7 +65,7 @@ class _Slot:
     shared: int = 0  # prompt tokens to copy from the donor
 
 
-class InProcessLlamaBackend:
+class InProcessLlamaBackend(ModelFileIdentity):
     """The Backend protocol on a local GGUF model, in this process.
 
     Users get `LlamaCppBackend` (llama_process.py), which runs this class in an engine process of its own
@@ -84,8 +81,7 @@ class InProcessLlamaBackend:
         n_threads: int | None = None,
         buffer_policy: BufferPolicy | None = None,
     ) -> None:
-        if n_batch < 32:
-            raise ValueError(f"n_batch must be at least 32, got {n_batch}")
+        check_sizes(n_batch=n_batch)
         self.model = LlamaModel(path, buffer_policy=buffer_policy)
         if n_parallel is None:
             n_parallel = auto_parallel(self.model.info.metadata, n_ctx_per_seq)
@@ -99,7 +95,6 @@ class InProcessLlamaBackend:
         self.memory = lc.llama_get_memory(self.ctx)
         self._embed_ctx: lc.llama_context_p | None = None
         self._lock = threading.Lock()
-        self._sha: str | None = None
         self._batch = lc.llama_batch_init(n_batch, 0, 1)
         self._sampler_pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="workbench-sample")
         self._b_token = np.ctypeslib.as_array(self._batch.token, shape=(n_batch,))
@@ -108,32 +103,7 @@ class InProcessLlamaBackend:
         for i in range(n_batch):
             self._batch.n_seq_id[i] = 1
 
-    # -- identity ------------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self.model.path.name
-
-    @property
-    def model_id(self) -> str:
-        if self._sha is None:
-            self._sha = file_sha256(self.model.path)
-        return self._sha
-
-    @property
-    def chat_template(self) -> str | None:
-        return self.model.chat_template
-
-    @property
-    def path(self) -> Path:
-        return self.model.path
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenize(text, add_bos=False))
-
-    # -- requests → rows -----------------------------------------------------------------------
-    def render_prompt(self, req: GenerationRequest) -> tuple[str, bool]:
-        """The exact text sent to the model, and whether it already carries BOS."""
-        return render_request(self.model, req)
+    # -- requests → rows (identity, count_tokens, render_prompt: ModelFileIdentity) ------------
 
     def _prepare(self, requests: Sequence[GenerationRequest]) -> tuple[list[_Row], dict[int, Generation]]:
         rows, errors = [], {}
@@ -471,21 +441,6 @@ class InProcessLlamaBackend:
 
     def __repr__(self) -> str:
         return f"InProcessLlamaBackend({self.name!r}, n_parallel={self.n_parallel}, n_ctx_seq={self.n_ctx_seq})"
-
-
-def render_request(model: LlamaModel, req: GenerationRequest) -> tuple[str, bool]:
-    """The exact text a request sends to `model`, and whether it already carries BOS."""
-    if req.messages is None:
-        assert req.prompt is not None
-        return req.prompt, False
-    text = render_chat(
-        model.chat_template,
-        req.messages,
-        bos_token=model.bos_text,
-        eos_token=model.eos_text,
-        model_name=model.path.name,
-    )
-    return text, bool(model.bos_text) and text.startswith(model.bos_text)
 
 
 _KV_BUDGET_BYTES = 2 << 30

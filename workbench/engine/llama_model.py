@@ -17,9 +17,11 @@ from pathlib import Path
 import llama_cpp as lc
 import numpy as np
 
+from .chat import render_chat
 from .cpu_safety import BufferPolicy, PolicyVerdict, apply_policy, choose_policy
 from .errors import EngineError, ModelFileError
-from .gguf import GGUFInfo, read_gguf_header
+from .gguf import GGUFInfo, file_sha256, read_gguf_header
+from .params import GenerationRequest
 
 _LOG_LINES: collections.deque[str] = collections.deque(maxlen=200)
 _LOG_LOCK = threading.Lock()
@@ -177,10 +179,7 @@ class LlamaModel:
         n_threads: int,
         embeddings: bool = False,
     ) -> lc.llama_context_p:
-        if not 1 <= n_seq <= 256:
-            raise ValueError(f"n_parallel must be between 1 and 256, got {n_seq}")
-        if n_ctx_per_seq < 64:
-            raise ValueError(f"n_ctx_per_seq must be at least 64, got {n_ctx_per_seq}")
+        check_sizes(n_parallel=n_seq, n_ctx_per_seq=n_ctx_per_seq)
         cparams = lc.llama_context_default_params()
         cparams.n_ctx = n_seq * n_ctx_per_seq
         cparams.n_batch = n_batch
@@ -208,3 +207,60 @@ class LlamaModel:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.close()
+
+
+def check_sizes(*, n_parallel: int | None = None, n_ctx_per_seq: int | None = None, n_batch: int | None = None) -> None:
+    """Reject context sizes llama.cpp would abort on (each checked when given)."""
+    if n_parallel is not None and not 1 <= n_parallel <= 256:
+        raise ValueError(f"n_parallel must be between 1 and 256, got {n_parallel}")
+    if n_ctx_per_seq is not None and n_ctx_per_seq < 64:
+        raise ValueError(f"n_ctx_per_seq must be at least 64, got {n_ctx_per_seq}")
+    if n_batch is not None and n_batch < 32:
+        raise ValueError(f"n_batch must be at least 32, got {n_batch}")
+
+
+def render_request(model: LlamaModel, req: GenerationRequest) -> tuple[str, bool]:
+    """The exact text a request sends to `model`, and whether it already carries BOS."""
+    if req.messages is None:
+        assert req.prompt is not None
+        return req.prompt, False
+    text = render_chat(
+        model.chat_template,
+        req.messages,
+        bos_token=model.bos_text,
+        eos_token=model.eos_text,
+        model_name=model.path.name,
+    )
+    return text, bool(model.bos_text) and text.startswith(model.bos_text)
+
+
+class ModelFileIdentity:
+    """What a backend over one local `LlamaModel` says about itself, in or out of an engine process."""
+
+    model: LlamaModel
+    _sha: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model.path.name
+
+    @property
+    def model_id(self) -> str:
+        if self._sha is None:
+            self._sha = file_sha256(self.model.path)
+        return self._sha
+
+    @property
+    def chat_template(self) -> str | None:
+        return self.model.chat_template
+
+    @property
+    def path(self) -> Path:
+        return self.model.path
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenize(text, add_bos=False))
+
+    def render_prompt(self, req: GenerationRequest) -> tuple[str, bool]:
+        """The exact text sent to the model, and whether it already carries BOS."""
+        return render_request(self.model, req)

@@ -28,8 +28,7 @@ import numpy as np
 
 from .cpu_safety import BufferPolicy, PolicyVerdict, choose_policy, describe_exit, provenance
 from .errors import EngineCrashed, EngineError
-from .gguf import file_sha256
-from .llama_model import LlamaModel
+from .llama_model import LlamaModel, ModelFileIdentity, check_sizes
 from .params import GenerationRequest
 from .protocol import ProgressCallback, ResultCallback
 from .results import Generation, TokenScores
@@ -38,7 +37,7 @@ _POLL_S = 0.05
 _START_TIMEOUT_S = 300.0
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(ModelFileIdentity):
     """The Backend protocol on a local GGUF model, decoded in an engine process of its own.
 
     Options are those of `InProcessLlamaBackend`: `n_parallel` (sequences decoded together; default from
@@ -55,12 +54,8 @@ class LlamaCppBackend:
         n_threads: int | None = None,
         buffer_policy: BufferPolicy | None = None,
     ) -> None:
-        if n_batch < 32:
-            raise ValueError(f"n_batch must be at least 32, got {n_batch}")
-        if n_parallel is not None and not 1 <= n_parallel <= 256:
-            raise ValueError(f"n_parallel must be between 1 and 256, got {n_parallel}")
-        if n_ctx_per_seq < 64:
-            raise ValueError(f"n_ctx_per_seq must be at least 64, got {n_ctx_per_seq}")
+        # Checked before a process is started (the engine process checks them again where they are used).
+        check_sizes(n_parallel=n_parallel, n_ctx_per_seq=n_ctx_per_seq, n_batch=n_batch)
         self.model = LlamaModel(path, vocab_only=True)  # header checked here: a bad file never reaches a child
         # Chosen here, not in the child, so that the caller sees the one-time notice.
         self.verdict: PolicyVerdict | None = None
@@ -78,31 +73,12 @@ class LlamaCppBackend:
         self._cancel_conn: mpc.Connection | None = None
         self._cancel_sent = False
         self._log_path: Path | None = None
-        self._sha: str | None = None
         self._generation = 0  # numbers generate calls, so a late cancel never stops the next one
         self.restarts = 0
         self.n_parallel = self.n_ctx_seq = self.n_batch = self.n_threads = 0
         self._start()
 
-    # -- identity ------------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self.model.path.name
-
-    @property
-    def model_id(self) -> str:
-        if self._sha is None:
-            self._sha = file_sha256(self.model.path)
-        return self._sha
-
-    @property
-    def chat_template(self) -> str | None:
-        return self.model.chat_template
-
-    @property
-    def path(self) -> Path:
-        return self.model.path
-
+    # -- identity (name, model_id, chat_template, path, count_tokens, render_prompt: ModelFileIdentity) --
     @property
     def runtime(self) -> dict[str, Any]:
         """How this engine runs on this machine (the run manifest records it: texts depend on it)."""
@@ -114,15 +90,6 @@ class LlamaCppBackend:
             "n_ctx_per_seq": self.n_ctx_seq,
             **provenance(),
         }
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenize(text, add_bos=False))
-
-    def render_prompt(self, req: GenerationRequest) -> tuple[str, bool]:
-        """The exact text sent to the model, and whether it already carries BOS."""
-        from .llama import render_request
-
-        return render_request(self.model, req)
 
     # -- the engine process --------------------------------------------------------------------
     @property

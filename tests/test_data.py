@@ -7,9 +7,9 @@ import hashlib
 import pytest
 
 from workbench.data import data_path
-from workbench.recipe import Recipe
-from workbench.runner import step_inputs
-from workbench.seeds import self_instruct_seeds
+from workbench.generate.seeds import self_instruct_seeds
+from workbench.pipeline.recipe import Recipe
+from workbench.pipeline.runner import step_inputs
 
 
 def test_self_instruct_seed_tasks_ship_with_their_license():

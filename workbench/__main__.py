@@ -1,7 +1,7 @@
-"""`python -m workbench run RECIPE`: the command line (see `workbench.cli`)."""
+"""`python -m workbench run RECIPE`: the command line (see `workbench.pipeline.cli`)."""
 
 import sys
 
-from .cli import main
+from .pipeline.cli import main
 
 sys.exit(main())

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from widgets.inspector import InspectorPanel, build_card
 from workbench.engine import FakeBackend
-from workbench.query import RunQuery
 from workbench.runs import normalise_rows
+from workbench.runs.query import RunQuery
 from workbench.session import Session
 
 K = 4  # completions per prompt

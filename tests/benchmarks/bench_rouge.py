@@ -37,7 +37,7 @@ def _real_instructions() -> list[str]:
         if path.exists():
             texts += [json.loads(line)["instruction"].strip() for line in path.open() if line.strip()]
     if not texts:
-        from workbench.seeds import default_seeds
+        from workbench.generate.seeds import default_seeds
 
         texts = default_seeds()["instruction"].to_list()
     return texts

@@ -11,8 +11,8 @@ import threading
 import polars as pl
 import pytest
 
-from workbench.completions import CompletionConfig, run_completions
 from workbench.engine import EngineCrashed, GenerationRequest, LlamaCppBackend, SamplingParams
+from workbench.generate.completions import CompletionConfig, run_completions
 from workbench.runs import RunStore
 
 pytestmark = pytest.mark.model

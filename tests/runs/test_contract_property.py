@@ -26,23 +26,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.completions import CompletionConfig, run_completions
 from workbench.engine import FakeBackend, GenerationRequest, SamplingParams
 from workbench.engine.fake import fake_text
-from workbench.evolve import EvolveConfig, run_evolution
 from workbench.export import ExportSpec, export_run, load_export, rubric_versions, to_dataset
-from workbench.ifd import IFDConfig, run_ifd
-from workbench.judge import JudgeConfig, Rubric, pairs_within_groups, run_absolute_judge, run_pairwise_judge
-from workbench.query import CardPages, RunQuery, diff_models, diff_runs, with_labels
-from workbench.runs import SCHEMA, RunStore, stage_columns
-from workbench.seeds import default_seeds
-from workbench.selfinstruct import (
+from workbench.filters.ifd import IFDConfig, run_ifd
+from workbench.generate import (
     MagpieConfig,
     SelfInstructConfig,
     apply_similarity_threshold,
     run_magpie,
     run_self_instruct,
 )
+from workbench.generate.completions import CompletionConfig, run_completions
+from workbench.generate.evolve import EvolveConfig, run_evolution
+from workbench.generate.seeds import default_seeds
+from workbench.judge import JudgeConfig, Rubric, pairs_within_groups, run_absolute_judge, run_pairwise_judge
+from workbench.runs import SCHEMA, RunStore, stage_columns
+from workbench.runs.query import CardPages, RunQuery, diff_models, diff_runs, with_labels
 
 CHAT = "{% for m in messages %}<start_of_turn>{{ m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}"
 SEEDS = default_seeds().head(8)

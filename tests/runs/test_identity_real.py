@@ -6,18 +6,18 @@ import polars as pl
 import pytest
 
 from tests.helpers_server import llama_server
-from workbench.completions import CompletionConfig, run_completions
 from workbench.engine import SamplingParams
 from workbench.engine.gguf import file_sha256
 from workbench.engine.http import OpenAIHTTPBackend
-from workbench.runs import RunStore
-from workbench.seeds import default_seeds
-from workbench.selfinstruct import (
+from workbench.generate.completions import CompletionConfig, run_completions
+from workbench.generate.seeds import default_seeds
+from workbench.generate.selfinstruct import (
     DEFAULT_INSTANCE_PARAMS,
     DEFAULT_INSTRUCTION_PARAMS,
     SelfInstructConfig,
     run_self_instruct,
 )
+from workbench.runs import RunStore
 
 CONFIG = SelfInstructConfig(
     num_instructions=3, rounds=1, prompts_per_round=3, seed=5,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import polars as pl
 
 from workbench.engine import FakeBackend, GenerationRequest
+from workbench.generate.seeds import default_seeds
+from workbench.generate.selfinstruct import SelfInstructConfig, apply_similarity_threshold, run_self_instruct
 from workbench.judge import Rubric, make_pairs, run_pairwise_judge
 from workbench.runs import RunStore
-from workbench.seeds import default_seeds
-from workbench.selfinstruct import SelfInstructConfig, apply_similarity_threshold, run_self_instruct
 
 SEEDS = default_seeds()
 RUBRIC = Rubric(name="helpful", levels={1: "bad", 2: "weak", 3: "ok", 4: "good", 5: "great"})
@@ -78,7 +78,7 @@ def _length_score(req: GenerationRequest) -> str:
 
 
 def _two_version_run(tmp_path, v2_rows: int | None = None):
-    from workbench.completions import CompletionConfig, run_completions
+    from workbench.generate.completions import CompletionConfig, run_completions
     from workbench.judge import run_absolute_judge
 
     store = RunStore.create(tmp_path, "run")

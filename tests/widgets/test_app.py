@@ -12,14 +12,14 @@ import ipywidgets
 import polars as pl
 import pytest
 
-from tests.selfinstruct.test_pipeline import scripted  # self-instruct candidates incl. filter bait
+from tests.generate.selfinstruct.test_pipeline import scripted  # self-instruct candidates incl. filter bait
 from widgets import Workbench
 from widgets.app import TAB_TITLES, spec_of
 from widgets.ui import controls_in
 from workbench.engine import FakeBackend, GenerationRequest
 from workbench.export import load_export
-from workbench.recipe import load_recipe
-from workbench.runner import run_recipe
+from workbench.pipeline.recipe import load_recipe
+from workbench.pipeline.runner import run_recipe
 from workbench.session import Session
 
 SMALL = {"num_instructions": 6, "rounds": 3, "prompts_per_round": 6, "seed": 3}

@@ -171,7 +171,7 @@ def test_changing_the_stage_recomputes_without_refresh(mixed_session):
 def test_acceptance_is_the_same_number_in_generate_and_diversity(mixed_session):
     """Issue 18.2: Generate showed 0.75/0.50 per round, Diversity 86%/67% for the same run, because
     answers and judge outputs (status kept, same round) were counted as accepted candidates."""
-    from workbench.selfinstruct.stats import acceptance_by_round
+    from workbench.generate.selfinstruct.stats import acceptance_by_round
 
     generate = acceptance_by_round(mixed_session.store.rows())
     assert generate["rate"].to_list() == [0.75, 0.5]

@@ -12,11 +12,11 @@ from widgets.export_panel import ExportPanel
 from widgets.judge import DEFAULT_RUBRIC
 from workbench.engine import FakeBackend
 from workbench.export import load_export
+from workbench.generate.seeds import default_seeds
 from workbench.judge import run_absolute_judge
-from workbench.recipe import CompletionsStep, Recipe, load_recipe
-from workbench.runner import run_recipe
+from workbench.pipeline.recipe import CompletionsStep, Recipe, load_recipe
+from workbench.pipeline.runner import run_recipe
 from workbench.runs import row_id
-from workbench.seeds import default_seeds
 from workbench.session import Session
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from widgets.inspector import FLAG_ACTION, InspectorPanel, InspectorView
 from workbench.engine import FakeBackend
-from workbench.evolve import EvolveConfig, run_evolution
-from workbench.query import load_predictions
+from workbench.generate.evolve import EvolveConfig, run_evolution
+from workbench.runs.query import load_predictions
 from workbench.session import Session
 
 WIDGETS = Path(__file__).resolve().parents[2] / "widgets"

@@ -8,7 +8,7 @@ import time
 
 import polars as pl
 
-from tests.selfinstruct.test_pipeline import scripted
+from tests.generate.selfinstruct.test_pipeline import scripted
 from tests.widgets.test_judge_panel import _completions, length_judge
 from widgets.judge import JudgePanel
 from widgets.selfinstruct import SelfInstructPanel

@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from tests.selfinstruct.test_pipeline import scripted  # the scripted fake model
+from tests.generate.selfinstruct.test_pipeline import scripted  # the scripted fake model
 from workbench.engine import FakeBackend
 from workbench.session import Session
 

@@ -2,8 +2,8 @@
 
 Each folder holds its data with its license and a README saying where it comes from:
 
-- `default_seeds.jsonl`: the project's own seed pool (`workbench.seeds.default_seeds`).
-- `self_instruct/`: the self-instruct paper's 175 seed tasks, Apache-2.0 (`workbench.seeds.self_instruct_seeds`).
+- `default_seeds.jsonl`: the project's own seed pool (`workbench.generate.seeds.default_seeds`).
+- `self_instruct/`: the self-instruct paper's 175 seed tasks, Apache-2.0 (`workbench.generate.seeds.self_instruct_seeds`).
 - `self_instruct_answers/`: two models' answers to 38 user-oriented instructions, Apache-2.0
   (`workbench.judge.load_answer_pairs`).
 - `hh_rlhf/`: 500 human preference pairs, MIT (`workbench.judge` preference data).

@@ -2,9 +2,11 @@
 
 - `rouge`: exact, fast ROUGE-L nearest-neighbour search (the paper's near-duplicate filter).
 - `text_filters`: length, keyword blacklist, banned prefixes, punctuation / non-ASCII start.
-- `minhash`: optional MinHash/LSH candidate pre-filter for very large pools.
+- `ifd`: Instruction-Following Difficulty (Li et al., 2024; Superfiltering): how much an instruction helps the
+  model predict its answer, scored by a (small) model and written to the run as rows.
 """
 
+from .ifd import IFDConfig, add_ifd, filter_by_ifd, ifd_score, run_ifd, with_ifd
 from .rouge import (
     RougeLIndex,
     rouge_l_fmeasure,
@@ -25,14 +27,20 @@ from .text_filters import (
 __all__ = [
     "DEFAULT_BANNED_PREFIXES",
     "DEFAULT_BLACKLIST",
+    "IFDConfig",
     "RougeLIndex",
     "TextFilterConfig",
+    "add_ifd",
     "blacklisted_word",
+    "filter_by_ifd",
+    "ifd_score",
     "rouge_l_fmeasure",
     "rouge_l_matrix",
     "rouge_l_nearest",
     "rouge_l_self_nearest",
     "rouge_tokenize",
+    "run_ifd",
     "text_filter_reason",
     "text_filter_reasons",
+    "with_ifd",
 ]

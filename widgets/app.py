@@ -24,11 +24,11 @@ from widgets.inspector import InspectorPanel
 from widgets.job_controls import JobControlsMixin
 from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
 from widgets.ui import row, tip
-from workbench.completions import CompletionConfig, run_completions
 from workbench.engine import Backend, EngineError, default_model_path, load_backend
+from workbench.generate.completions import CompletionConfig, run_completions
 from workbench.jobs import Job
-from workbench.recipe import CompletionsStep, JudgeStep, Recipe, SelfInstructStep, Step
-from workbench.runner import step_inputs
+from workbench.pipeline.recipe import CompletionsStep, JudgeStep, Recipe, SelfInstructStep, Step
+from workbench.pipeline.runner import step_inputs
 from workbench.session import Session
 
 __all__ = ["TAB_TITLES", "AnswersPanel", "Workbench", "spec_of"]
@@ -46,7 +46,7 @@ def _note(message: str, color: str = "#555") -> str:
 
 class AnswersPanel(JobControlsMixin, W.VBox):
     """Answer the run's kept instructions with the session's model: the completions the judge grades
-    and the SFT export trains on (`workbench.completions.run_completions`, resumable)."""
+    and the SFT export trains on (`workbench.generate.completions.run_completions`, resumable)."""
 
     def __init__(
         self, session: Session, *, k: int = 1, max_tokens: int = 64, temperature: float = 0.7

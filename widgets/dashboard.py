@@ -1,9 +1,9 @@
 """The diversity dashboard: metrics and charts for one run, or a comparison of runs or groups.
 
-A thin view over `workbench.metrics` and `workbench.charts`: the panel reads rows from the
+A thin view over `workbench.metrics` and `workbench.metrics.charts`: the panel reads rows from the
 session's run (and any other runs picked for comparison), computes metrics in the core, and shows
 each chart as an `alt.JupyterChart`, whose point selection syncs back to Python. Selecting a bar or
-a cluster maps the selection to row ids (`workbench.charts.select_ids`) and calls every callback
+a cluster maps the selection to row ids (`workbench.metrics.charts.select_ids`) and calls every callback
 registered with `on_select`: the app wires that to the inspector's `show_ids`.
 """
 
@@ -19,8 +19,8 @@ import ipywidgets as widgets
 import polars as pl
 
 from widgets.ui import row, tip
-from workbench import charts
 from workbench.metrics import (
+    charts,
     cluster_keywords,
     compare_sets,
     embed_frame,

@@ -1,7 +1,7 @@
 """The export panel: write the run as a TRL-ready dataset, or save what made it as a recipe file.
 
 A thin view over `workbench.export.export_run` (SFT messages, DPO pairs or prompt-completion; as a
-`save_to_disk` folder, Parquet or JSONL, each with a dataset card) and `workbench.recipe.Recipe`
+`save_to_disk` folder, Parquet or JSONL, each with a dataset card) and `workbench.pipeline.recipe.Recipe`
 (model, seeds, steps, exports: the file `workbench run` replays headless). Nothing is ever overwritten
 unless the overwrite box is ticked, and even then only a previous export or recipe file.
 """
@@ -17,9 +17,9 @@ import polars as pl
 
 from widgets.ui import tip
 from workbench.export import ExportResult, ExportSpec, export_run, rubric_versions
+from workbench.generate.seeds import default_seeds
 from workbench.jobs import Job
-from workbench.recipe import ModelSpec, Recipe, SeedsSpec, Step
-from workbench.seeds import default_seeds
+from workbench.pipeline.recipe import ModelSpec, Recipe, SeedsSpec, Step
 from workbench.session import Session
 
 __all__ = ["FORMATS", "LATEST", "TARGETS", "ExportPanel", "version_options"]

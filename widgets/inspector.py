@@ -3,7 +3,7 @@
 `InspectorView` is a generic anywidget card view (ESM in inspector.js): it shows the `cards` of ONE
 page, handles keyboard navigation inside the browser (never letting keys reach JupyterLab), and sends
 actions (flag, or any extra button) back to Python. `InspectorPanel` wraps it with ipywidgets
-controls bound to `workbench.query` (filter, sort, search, paging) and saves flags into the run.
+controls bound to `workbench.runs.query` (filter, sort, search, paging) and saves flags into the run.
 
 Card JSON (what `InspectorView.cards` holds; reusable by other views, e.g. a labelling view):
     {"key": str, "number": int (1-based), "id": row id or None, "title": str, "prompt": str,
@@ -30,8 +30,8 @@ import traitlets as T
 
 from widgets.inspector_cards import build_card
 from widgets.ui import row, tip
-from workbench.evolve import LineageIndex
-from workbench.query import CardPages, RunQuery, facet_values
+from workbench.generate.evolve import LineageIndex
+from workbench.runs.query import CardPages, RunQuery, facet_values
 from workbench.session import Session
 
 __all__ = ["FLAG_ACTION", "InspectorPanel", "InspectorView", "build_card"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workbench.evolve import LineageIndex
+from workbench.generate.evolve import LineageIndex
 
 __all__ = ["MAX_TEXT", "build_card"]
 

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 import polars as pl
 
 from widgets.ui import row, tip
-from workbench.seeds import SEED_SCHEMA, default_seeds, load_seeds
+from workbench.generate.seeds import SEED_SCHEMA, default_seeds, load_seeds
 from workbench.session import Session
 
 __all__ = ["SeedsPanel"]

@@ -1,6 +1,6 @@
 """Self-instruct panels: edit the seed pool, then grow it with the model and watch every decision.
 
-Thin views over `workbench.seeds` and `workbench.selfinstruct`: all logic lives in the core. The
+Thin views over `workbench.generate.seeds` and `workbench.generate.selfinstruct`: all logic lives in the core. The
 similarity-threshold slider calls the pure `apply_similarity_threshold` on the rows already generated
 (no model call), so counts, table and charts update as it moves. Runs go through a `Job` (worker
 thread + cancel event); the job only sets widget values, never displays anything.
@@ -20,16 +20,16 @@ from widgets.job_controls import JobControlsMixin
 from widgets.seeds import SeedsPanel
 from widgets.ui import row, tip
 from workbench.engine import Progress, SamplingParams
-from workbench.jobs import Job
-from workbench.selfinstruct import SelfInstructConfig, apply_similarity_threshold, run_self_instruct
-from workbench.selfinstruct.config import DEFAULT_INSTRUCTION_PARAMS
-from workbench.selfinstruct.stats import (
+from workbench.generate.selfinstruct import SelfInstructConfig, apply_similarity_threshold, run_self_instruct
+from workbench.generate.selfinstruct.config import DEFAULT_INSTRUCTION_PARAMS
+from workbench.generate.selfinstruct.stats import (
     acceptance_by_round,
     candidate_table,
     instruction_rows,
     similarity_histogram,
     status_counts,
 )
+from workbench.jobs import Job
 from workbench.session import Session
 
 __all__ = ["SeedsPanel", "SelfInstructPanel"]

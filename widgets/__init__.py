@@ -8,6 +8,7 @@ Panels are importable on their own too (each takes the shared `workbench.session
 """
 
 from widgets.app import AnswersPanel, Workbench
+from widgets.collapse import CollapsePanel
 from widgets.dashboard import DiversityPanel
 from widgets.export_panel import ExportPanel
 from widgets.inspector import InspectorPanel
@@ -15,6 +16,7 @@ from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
 
 __all__ = [
     "AnswersPanel",
+    "CollapsePanel",
     "DiversityPanel",
     "ExportPanel",
     "InspectorPanel",

@@ -57,24 +57,21 @@ class AnswersPanel(JobControlsMixin, W.VBox):
         self.max_tokens = W.IntSlider(max_tokens, min=8, max=512, description="max tokens")
         self.temperature = W.FloatSlider(temperature, min=0.0, max=2.0, step=0.05, description="temperature")
         self.seed = W.BoundedIntText(0, min=0, max=2**31, description="seed")
-        self.run_button = W.Button(description="Answer instructions", icon="reply", button_style="primary")
-        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
+        self._make_job_controls(
+            "answers",
+            "Answer instructions",
+            "reply",
+            "Sample answers to the run's kept instructions with the model.",
+            "Stop after the rows in flight; finished answers stay in the run.",
+        )
         for control, text in (
             (self.k, "How many answers to sample for each kept instruction."),
             (self.max_tokens, "The longest an answer may be, in tokens."),
             (self.temperature, "Sampling randomness: 0 always picks the likeliest word, higher is more varied."),
             (self.seed, "The random seed that makes the answers repeat exactly."),
-            (self.run_button, "Sample answers to the run's kept instructions with the model."),
-            (self.stop_button, "Stop after the rows in flight; finished answers stay in the run."),
         ):
             tip(control, text)
-        self.run_button.add_class("wb-answers-run")
-        self.stop_button.add_class("wb-answers-stop")
-        self.progress = W.FloatProgress(0.0, min=0.0, max=1.0)
-        self.progress_label = W.HTML()
         self.error = W.HTML()
-        self.run_button.on_click(lambda _b: self.run())
-        self.stop_button.on_click(lambda _b: self.stop())
         super().__init__([
             W.HTML("<b>Answers</b>: sample responses to the kept instructions (what the judge grades)."),
             row([self.k, self.max_tokens, self.temperature, self.seed]),

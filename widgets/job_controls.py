@@ -13,6 +13,7 @@ import html
 
 import ipywidgets as W
 
+from widgets.ui import tip
 from workbench.engine import Progress
 from workbench.jobs import Job
 
@@ -30,6 +31,22 @@ class JobControlsMixin:
 
     def _fail(self, message: str) -> None:
         raise NotImplementedError
+
+    def run(self) -> object:
+        """Start the panel's job (each panel defines it)."""
+        raise NotImplementedError
+
+    def _make_job_controls(self, css: str, run_label: str, icon: str, run_tip: str, stop_tip: str) -> None:
+        """Create the Run/Stop buttons (classes `wb-<css>-run`/`-stop` for the browser tests), the
+        progress bar and its label, with tooltips, and bind the buttons to `run` and `stop`."""
+        self.run_button = tip(W.Button(description=run_label, icon=icon, button_style="primary"), run_tip)
+        self.stop_button = tip(W.Button(description="Stop", icon="stop", disabled=True), stop_tip)
+        self.run_button.add_class(f"wb-{css}-run")
+        self.stop_button.add_class(f"wb-{css}-stop")
+        self.progress = W.FloatProgress(0.0, min=0.0, max=1.0)
+        self.progress_label = W.HTML()
+        self.run_button.on_click(lambda _b: self.run())
+        self.stop_button.on_click(lambda _b: self.stop())
 
     def _job_busy(self) -> bool:
         return self.job is not None and self.job.running

@@ -69,8 +69,13 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
         self.threshold = widgets.FloatSlider(
             0.7, min=0.0, max=1.0, step=0.01, description="drop if ROUGE-L above", continuous_update=True
         )
-        self.run_button = widgets.Button(description="Run", icon="play", button_style="primary")
-        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self._make_job_controls(
+            "selfinstruct",
+            "Run",
+            "play",
+            "Grow the instruction pool from the seeds with the model.",
+            "Stop after the rows in flight; finished rows stay in the run.",
+        )
         for control, text in (
             (self.k_human, "How many human-written seed tasks each prompt shows the model as examples."),
             (self.m_machine, "How many instructions the model already wrote each prompt shows as examples."),
@@ -83,14 +88,8 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
             (self.seed, "The random seed that makes a run repeat exactly."),
             (self.generate_instances, "After each round, have the model write an example input and answer per kept instruction."),
             (self.threshold, "Drop a candidate whose word overlap with an earlier one is above this (moves re-filter at once)."),
-            (self.run_button, "Grow the instruction pool from the seeds with the model."),
-            (self.stop_button, "Stop after the rows in flight; finished rows stay in the run."),
         ):
             tip(control, text)
-        self.run_button.add_class("wb-selfinstruct-run")
-        self.stop_button.add_class("wb-selfinstruct-stop")
-        self.progress = widgets.FloatProgress(0.0, min=0.0, max=1.0)
-        self.progress_label = widgets.HTML()
         self.counts = widgets.HTML()
         self.error = widgets.HTML()
         self.table = widgets.HTML()
@@ -99,8 +98,6 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
         self.acceptance_chart = alt.JupyterChart(self._acceptance_spec(pl.DataFrame()))
         self.histogram_chart = alt.JupyterChart(self._histogram_spec(pl.DataFrame()))
 
-        self.run_button.on_click(lambda _: self.run())
-        self.stop_button.on_click(lambda _: self.stop())
         self.threshold.observe(lambda _: self.apply_threshold(), names="value")
         session.subscribe(self._on_session_event)
 

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import ipywidgets as W
 
-__all__ = ["controls_in", "row", "tip"]
+__all__ = ["controls_in", "row", "tip", "tips"]
 
 _Widget = TypeVar("_Widget", bound=W.DOMWidget)
 
@@ -26,6 +26,12 @@ def tip(widget: _Widget, tooltip: str) -> _Widget:
     elif hasattr(widget, "style") and hasattr(widget.style, "description_width"):
         widget.style.description_width = "initial"
     return widget
+
+
+def tips(pairs: tuple[tuple[W.DOMWidget, str], ...]) -> None:
+    """`tip` for each (control, tooltip) pair: a panel lists its controls' tooltips in one place."""
+    for widget, tooltip in pairs:
+        tip(widget, tooltip)
 
 
 def row(children: list[W.Widget], **layout: str) -> W.HBox:

@@ -9,25 +9,36 @@ result = run_collapse(CollapseConfig(generations=10, seeds=5))
 contrast(result.per_seed, "replace", "accumulate")
 collapse_chart(result.summary, result.reference)
 ```
+
+`run_drift` is the in-context cousin on a real model: the self-instruct loop prompted with its own
+previous outputs (replace) or with human examples mixed in (mix), with the same per-seed intervals.
 """
 
 from .collapse import ARMS, METRICS, Arm, CollapseConfig, CollapseResult, collapse_corpus, run_collapse
+from .drift import DRIFT_ARMS, DRIFT_METRICS, DriftArm, DriftConfig, DriftResult, run_drift
 from .ngram import Corpus, NGramModel, Vocabulary
-from .report import collapse_chart, contrast, summarize, t_quantile_975
+from .report import change, collapse_chart, contrast, summarize, t_quantile_975
 
 __all__ = [
     "ARMS",
+    "DRIFT_ARMS",
+    "DRIFT_METRICS",
     "METRICS",
     "Arm",
     "CollapseConfig",
     "CollapseResult",
     "Corpus",
+    "DriftArm",
+    "DriftConfig",
+    "DriftResult",
     "NGramModel",
     "Vocabulary",
+    "change",
     "collapse_chart",
     "collapse_corpus",
     "contrast",
     "run_collapse",
+    "run_drift",
     "summarize",
     "t_quantile_975",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
-__all__ = ["collapse_chart", "contrast", "summarize", "t_quantile_975"]
+__all__ = ["change", "collapse_chart", "contrast", "summarize", "t_quantile_975"]
 
 # t(0.975, df) for df = 1..30 (standard tables); beyond 30 a Cornish-Fisher expansion is within 1e-3.
 _T975 = (
@@ -72,6 +72,34 @@ def contrast(per_seed: pl.DataFrame, a: str, b: str, *, generation: int | None =
     return out.select(
         pl.lit(f"{a} - {b}").alias("contrast"),
         pl.lit(generation, dtype=pl.Int64).alias("generation"),
+        "metric",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "n_seeds",
+        excludes_zero=(pl.col("ci_low") > 0) | (pl.col("ci_high") < 0),
+    ).sort("metric")
+
+
+def change(per_seed: pl.DataFrame, arm: str, *, start: int = 0, end: int | None = None) -> pl.DataFrame:
+    """How far one arm moved: its value at generation `end` (default: the last it reached) minus its
+    value at `start`, paired by seed, per metric, with the 95% t-interval and whether it excludes 0."""
+    mine = per_seed.filter(pl.col("arm") == arm)
+    if mine.height == 0:
+        raise ValueError(f"no results for arm {arm!r}; have {sorted(set(per_seed['arm'].to_list()))}")
+    if end is None:
+        end = int(mine["generation"].max())  # type: ignore[arg-type]
+    at = mine.filter(pl.col("generation").is_in([start, end])).with_columns(
+        which=pl.when(pl.col("generation") == end).then(pl.lit("end")).otherwise(pl.lit("start"))
+    )
+    paired = at.pivot(on="which", index=["seed", "metric"], values="value")
+    if "start" not in paired.columns or "end" not in paired.columns:
+        raise ValueError(f"arm {arm!r} has no seed with both generation {start} and {end}")
+    diffs = paired.drop_nulls().with_columns(diff=pl.col("end") - pl.col("start"))
+    out = _t_interval(diffs, ["metric"], "diff").rename({"mean": "difference"})
+    return out.select(
+        pl.lit(f"{arm}: gen {end} - gen {start}").alias("contrast"),
+        pl.lit(end, dtype=pl.Int64).alias("generation"),
         "metric",
         "difference",
         "ci_low",

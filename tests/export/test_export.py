@@ -134,3 +134,12 @@ def test_clear_errors_when_nothing_to_export(tmp_path):
         export_run(store, ExportSpec(format="dpo", path=str(tmp_path / "d")))
     with pytest.raises(ValueError, match="nothing to export"):
         export_run(store, ExportSpec(format="sft", path=str(tmp_path / "s"), min_score=1))
+
+
+def test_sft_frame_of_rows_built_outside_a_run():
+    # an experiment's frame (instruction, text, provenance) has no `prompt` column to fall back on
+    from workbench.export import sft_frame
+
+    rows = pl.DataFrame({"id": ["a"], "instruction": ["Say hi."], "input": [""], "text": ["Hi!"], "model_sha": ["s"]})
+    [msgs] = sft_frame(rows)["messages"].to_list()
+    assert msgs == [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "Hi!"}]

@@ -1,4 +1,4 @@
-"""Resolve a model spec ("default", a GGUF path, an http(s) endpoint) to a backend, lazily."""
+"""Resolve a model spec ("default", "smollm2", a GGUF path, an http(s) endpoint) to a backend, lazily."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ def default_model_path() -> Path:
 
 
 def load_backend(spec: str | Path = "default", **options: Any) -> Backend:
-    """"default" → the default GGUF in-process; "http(s)://host:port[/v1]" → OpenAI-compatible HTTP
-    (option `model` names the served model); anything else → a GGUF path loaded in-process."""
+    """"default" → the default GGUF in-process; "smollm2" → SmolLM2-135M-Instruct, the packaged chat
+    model; "http(s)://host:port[/v1]" → OpenAI-compatible HTTP (option `model` names the served
+    model); anything else → a GGUF path loaded in-process."""
     text = str(spec).strip()
     if text.startswith(("http://", "https://")):
         from .http import OpenAIHTTPBackend
@@ -31,5 +32,12 @@ def load_backend(spec: str | Path = "default", **options: Any) -> Backend:
         return OpenAIHTTPBackend(text, **options)
     from .llama_process import LlamaCppBackend
 
+    if text == "smollm2":
+        from .packaged import SMOLLM2_HOW_TO_GET, smollm2_path
+
+        found = smollm2_path()
+        if found is None:
+            raise FileNotFoundError(f"'smollm2' is not installed: {SMOLLM2_HOW_TO_GET}")
+        return LlamaCppBackend(found, **options)
     path = default_model_path() if text in ("", "default") else Path(text).expanduser()
     return LlamaCppBackend(path, **options)

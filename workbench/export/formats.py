@@ -29,7 +29,8 @@ def user_text(rows: pl.DataFrame) -> pl.Expr:
     joined = pl.when(inp.is_not_null() & (inp.str.strip_chars() != "")).then(
         pl.col("instruction") + pl.lit("\n\n") + inp
     ).otherwise(pl.col("instruction"))
-    return pl.coalesce(joined, pl.col("prompt"))
+    # rows built outside a run (an experiment's frame) may have no `prompt` column to fall back on
+    return pl.coalesce(joined, pl.col("prompt")) if "prompt" in rows.columns else joined
 
 
 def judged_completions(

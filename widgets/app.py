@@ -178,6 +178,11 @@ class Workbench(W.VBox):
                                   layout=W.Layout(width="460px", max_width="100%"))  # fmt: skip
         self.model_input.add_class("wb-model-input")
         tip(self.model_input, "The model every tab uses: default, a .gguf path, or a server URL.")
+        self.identity_input = W.Text(value="", description="identity", continuous_update=False,
+                                     placeholder="endpoints: e.g. qwen2.5-7b-instruct-q4_k_m",
+                                     layout=W.Layout(width="300px", max_width="100%"))  # fmt: skip
+        self.identity_input.add_class("wb-model-identity")
+        tip(self.identity_input, "For a server URL: the model's name in row ids, so another URL of it resumes the same rows.")
         self.load_button = tip(W.Button(description="Load", icon="download"),
                                "Load the model named on the left (the current one stays until it has loaded).")  # fmt: skip
         self.load_button.add_class("wb-model-load")
@@ -201,7 +206,7 @@ class Workbench(W.VBox):
         for panel in self._job_panels():
             panel.progress_label.observe(lambda _c, p=panel: self._on_job_progress(p), names="value")
         s.subscribe(self._on_session)
-        header = row([W.HTML("<b>Synthetic Data Workbench</b>"), self.model_input, self.load_button])
+        header = row([W.HTML("<b>Synthetic Data Workbench</b>"), self.model_input, self.identity_input, self.load_button])
         super().__init__([header, self.status, self.error_row, self.tabs])
         self.add_class("wb-app")
         self._update_status()
@@ -218,14 +223,22 @@ class Workbench(W.VBox):
         if busy or (self.load_job is not None and self.load_job.running):
             self._report("Model: a step is still running; press its Stop button, then load the model again.")
             return None
+        if self.identity_input.value.strip() and not spec.startswith(("http://", "https://")):
+            # a GGUF is identified by its file's sha256; a typed name would let two files share row ids
+            self._report("Model: identity is for server URLs only (a GGUF is identified by its sha256): "
+                         "clear the identity field, then Load again.")  # fmt: skip
+            return None
         return self._start_load(spec)
 
     def _start_load(self, spec: str | None) -> Job:
         """Load `spec` and switch to it on success; None loads the session's own model spec."""
         session = self.session
 
+        identity = self.identity_input.value.strip()
+        options = {"model_identity": identity} if spec is not None and identity else {}
+
         def work(_report: Any, _cancel: Any) -> Backend:
-            return session.backend if spec is None else load_backend(spec)
+            return session.backend if spec is None else load_backend(spec, **options)
 
         job = Job(work, name="load-model")
         job.on_done.append(lambda j: self._on_loaded(j, spec))

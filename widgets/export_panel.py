@@ -209,7 +209,10 @@ class ExportPanel(W.VBox):
                 raise ValueError("nothing to save yet: the run has no generated rows (run Generate first)")
             model = self._model() if self._model is not None else s.model_spec
             seeds = SeedsSpec(source=str(seeds_path)) if seeds_path is not None else SeedsSpec()
-            base = Recipe(name=s.run_name, model=ModelSpec(source=model), seeds=seeds, steps=steps)
+            # an endpoint's chosen identity goes into the recipe, so its replay resumes the same row ids
+            identity = getattr(s.backend, "model_identity", None) if s.model_loaded else None
+            options = {"model_identity": identity} if identity else {}
+            base = Recipe(name=s.run_name, model=ModelSpec(source=model, options=options), seeds=seeds, steps=steps)
         exports = list(base.exports)
         if self.path.value.strip() and not exports:
             exports.append(self.spec().model_copy(update={"overwrite": False}))

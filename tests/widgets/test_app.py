@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 import sys
+import threading
 
 import ipywidgets
 import polars as pl
@@ -259,3 +260,32 @@ def test_real_model_loaded_from_the_picker_generates(tmp_path):
         assert app.inspector.view.total >= 1
     finally:
         app.session.use_model(FakeBackend())  # closes the real model
+
+
+def test_endpoint_identity_from_the_picker_goes_into_row_ids_and_the_recipe(tmp_path):
+    from tests.engine.test_http import _FakeServer
+
+    servers = [_FakeServer(), _FakeServer()]
+    for srv in servers:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        app = make_app(tmp_path, backend=FakeBackend())
+        app.identity_input.value = "my-model-q4"
+        app.model_input.value = "default"  # a GGUF is identified by its sha256: a typed identity is refused
+        app.load_button.click()
+        assert app.load_job is None and "identity is for server URLs only" in app.errors[-1]
+        ids = []
+        for srv in servers:  # the same model behind two URLs
+            app.load_model(f"http://127.0.0.1:{srv.server_address[1]}/v1")
+            assert app.load_job.wait(30).state == "done", app.load_job.error_text
+            assert app.session.backend.model_id == "my-model-q4"
+            ids.append(app.session.backend.model_id)
+        assert ids[0] == ids[1]
+        app.generate.num_instructions.value, app.generate.rounds.value = 2, 1
+        app.generate.run_button.click()
+        assert app.generate.job.wait(60).state == "done", app.generate.job.error_text
+        recipe = app.export.recipe()
+        assert recipe.model.options == {"model_identity": "my-model-q4"}
+    finally:
+        for srv in servers:
+            srv.shutdown()

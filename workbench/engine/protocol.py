@@ -30,7 +30,9 @@ class Backend(Protocol):
 
     @property
     def model_id(self) -> str:
-        """Provenance: the model file's sha256, or `endpoint:<url>#<model>`."""
+        """Model identity for row ids and provenance: the GGUF file's sha256 (in-process), or for an
+        endpoint its `model_identity` / `served:<served model name>`. Never an address, so the same
+        model behind another URL, on Ray or in-process resumes the same rows."""
         ...
 
     @property

@@ -5,6 +5,10 @@ so any row can be regenerated exactly. Chat models get the prompt through their 
 base models (like the default Gemma 3 270M) through `CompletionConfig.completion_template`, a sandboxed
 Jinja template the user can edit. Row ids hash (prompt id, rendered prompt, parameters, model, seed),
 so a resumed run skips rows it already has and never writes a duplicate.
+
+With `CompletionConfig.samplers`, each prompt draws attribute values (keyed by the prompt id, so its k
+samples share them) that the completion template and the system prompt reference by name; rows record
+them in `attributes` and the values enter the row id (see `workbench.generate.samplers`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from typing import Any, Literal
 import polars as pl
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..engine import Backend, Generation, GenerationRequest, NoChatTemplateError, SamplingParams
 from ..engine.protocol import ProgressCallback
 from ..runs import RowWriter, RunStore, row_id
+from .samplers import SamplerSpec, attributes_json, check_template_names
 
 __all__ = [
     "DEFAULT_COMPLETION_TEMPLATE",
@@ -36,6 +41,9 @@ __all__ = [
 DEFAULT_COMPLETION_TEMPLATE = (
     "### Instruction:\n{{ instruction }}\n{% if input %}### Input:\n{{ input }}\n{% endif %}### Response:\n"
 )
+
+COMPLETION_VARIABLES = ("instruction", "input", "system")
+"""What the completion template always gets (sampler names come on top)."""
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
@@ -85,12 +93,26 @@ class CompletionConfig(BaseModel):
     """System message for chat models (empty: none); available to the completion template as `system`."""
     text_column: str | None = None
     """Column of the prompts frame holding the instruction (None: 'instruction' if present, else 'text')."""
+    samplers: SamplerSpec | None = None
+    """Attribute samplers drawn once per prompt (its k samples share the values). The completion template
+    and the system prompt (then itself a sandboxed template) can use `{{ <sampler name> }}`; rows record
+    the values in `attributes`. None: no samplers, and ids exactly as before."""
 
     @field_validator("completion_template")
     @classmethod
     def _template_compiles(cls, value: str) -> str:
         compile_template(value)
         return value
+
+    @model_validator(mode="after")
+    def _sampler_names_known(self) -> CompletionConfig:
+        if self.samplers is not None:  # an unknown name fails here, before any generation
+            self.samplers.check_names(COMPLETION_VARIABLES, "samplers")
+            names = (*COMPLETION_VARIABLES, *self.samplers.names)
+            check_template_names(self.completion_template, names, "completion_template")
+            compile_template(self.system_prompt)
+            check_template_names(self.system_prompt, [n for n in names if n != "system"], "system_prompt")
+        return self
 
 
 def _resolve_text_column(prompts: pl.DataFrame, text_column: str | None) -> str:
@@ -151,8 +173,12 @@ def plan_completions(
     plan = []
     for rec in prompt_records(prompts, config.text_column):
         messages: tuple[dict[str, str], ...] | None = None
+        values = config.samplers.values(config.seed, rec["id"]) if config.samplers is not None else None
+        system = config.system_prompt
+        if values is not None:
+            system = render_template(system, instruction=rec["instruction"], input=rec["input"], **values)
         if chat:
-            msgs = [{"role": "system", "content": config.system_prompt}] if config.system_prompt else []
+            msgs = [{"role": "system", "content": system}] if system else []
             msgs.append({"role": "user", "content": _user_message(rec["instruction"], rec["input"])})
             messages = tuple(msgs)
             shown_prompt = json.dumps(msgs, ensure_ascii=False)
@@ -161,18 +187,16 @@ def plan_completions(
                 config.completion_template,
                 instruction=rec["instruction"],
                 input=rec["input"],
-                system=config.system_prompt,
+                system=system,
+                **(values or {}),
             )
         for sample in range(config.k):
             seed = config.seed + sample
             sp = params.with_seed(seed)
-            rid = row_id(
-                "completion",
-                rec["id"],
-                shown_prompt,
-                {"params": sp.as_record(), "model": backend.model_id},
-                seed,
-            )
+            identity: dict[str, Any] = {"params": sp.as_record(), "model": backend.model_id}
+            if values is not None:  # the draw is part of what made the row (even if no template shows it)
+                identity["attributes"] = values
+            rid = row_id("completion", rec["id"], shown_prompt, identity, seed)
             skeleton = {
                 "id": rid,
                 "stage": "completion",
@@ -189,6 +213,8 @@ def plan_completions(
                 "input": rec["input"],
                 "mode": "chat" if chat else "completion",
             }
+            if values is not None:
+                skeleton["attributes"] = attributes_json(values)
             if chat:
                 req = GenerationRequest(messages=messages, params=sp, key=rid)
             else:

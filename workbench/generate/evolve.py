@@ -6,6 +6,10 @@ Each operator is an editable, sandboxed Jinja template (variables: `instruction`
 (empty, too short, unchanged, copied template text, refusals) as status="dropped" with a reason, and
 every row keeps its lineage (parent_id, root_id, operator, generation) so a prompt can be followed
 through its rewrites with `lineage(frame, row_id)`.
+
+With `EvolveConfig.samplers`, each rewrite draws attribute values (keyed by parent id and generation)
+that operator templates use by name (`{{ persona }}`); rows record them in `attributes` and the values
+enter the row id (see `workbench.generate.samplers`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ..engine import Backend, Generation, GenerationRequest, NoChatTemplateError
 from ..engine.protocol import ProgressCallback
 from ..runs import RowWriter, RunStore, row_id
 from .completions import compile_template, prompt_records, render_template
+from .samplers import SamplerSpec, attributes_json, check_template_names
 
 __all__ = ["DEFAULT_OPERATORS", "EvolveConfig", "LineageIndex", "eliminate", "lineage", "run_evolution"]
 
@@ -102,6 +107,9 @@ class EvolveConfig(BaseModel):
     """The eliminator drops outputs sharing a run of this many words with the template's own text."""
     text_column: str | None = None
     """Column of the prompts frame holding the instruction (None: 'instruction', else 'text')."""
+    samplers: SamplerSpec | None = None
+    """Attribute samplers drawn once per (parent, generation); operator templates can use
+    `{{ <sampler name> }}` and rows record the values in `attributes`. None: ids exactly as before."""
 
     @field_validator("templates")
     @classmethod
@@ -121,6 +129,10 @@ class EvolveConfig(BaseModel):
         unknown = [op for op in self.operators if op not in known]
         if unknown or not self.operators:
             raise ValueError(f"unknown or no operators {unknown}; choose from {sorted(known)}")
+        if self.samplers is not None:  # an unknown name fails here, before any generation
+            self.samplers.check_names(("instruction",), "samplers")
+            for op in self.operators:
+                check_template_names(known[op], ("instruction", *self.samplers.names), f"operator {op!r}")
         return self
 
     def all_templates(self) -> dict[str, str]:
@@ -135,9 +147,10 @@ def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def template_ngrams(template: str, n: int) -> set[tuple[str, ...]]:
-    """The n-grams of a template's fixed text (what an output that copies the template shares with it)."""
-    return _ngrams(_words(render_template(template, instruction="")), n)
+def template_ngrams(template: str, n: int, blanks: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """The n-grams of a template's fixed text (what an output that copies the template shares with it);
+    `blanks` are more variables (sampler names) rendered empty, so drawn values never count as template text."""
+    return _ngrams(_words(render_template(template, instruction="", **dict.fromkeys(blanks, ""))), n)
 
 
 def eliminate(
@@ -209,7 +222,8 @@ def run_evolution(
     """
     config = config or EvolveConfig()
     templates = config.all_templates()
-    grams = {op: template_ngrams(templates[op], config.copy_ngram) for op in config.operators}
+    names = config.samplers.names if config.samplers is not None else ()
+    grams = {op: template_ngrams(templates[op], config.copy_ngram, names) for op in config.operators}
     chat = _use_chat(backend, config.use_chat)
     parents = [
         {**r, "root_id": r["id"], "text": r["instruction"] + (f"\n{r['input']}" if r["input"] else "")}
@@ -228,21 +242,23 @@ def run_evolution(
                 if config.strategy == "all"
                 else (_pick(config.seed, parent["id"], generation, config.operators),)
             )
+            values = None
+            if config.samplers is not None:
+                values = config.samplers.values(config.seed, f"{parent['id']}:{generation}")
             for op in ops:
-                meta = render_template(templates[op], instruction=parent["text"])
-                rid = row_id(
-                    "evolution",
-                    parent["id"],
-                    meta,
-                    {"params": sp.as_record(), "model": backend.model_id},
-                    seed,
-                )
+                meta = render_template(templates[op], instruction=parent["text"], **(values or {}))
+                identity: dict[str, Any] = {"params": sp.as_record(), "model": backend.model_id}
+                if values is not None:  # the draw is part of what made the row
+                    identity["attributes"] = values
+                rid = row_id("evolution", parent["id"], meta, identity, seed)
                 skeleton = {
                     "id": rid, "stage": "evolution", "parent_id": parent["id"], "root_id": parent["root_id"],
                     "round": generation, "generation": generation, "operator": op, "prompt": meta,
                     "parent_text": parent["text"], "model": backend.name, "model_sha": backend.model_id,
                     "params": sp.as_json(), "seed": seed,
                 }  # fmt: skip
+                if values is not None:
+                    skeleton["attributes"] = attributes_json(values)
                 if chat:
                     req = GenerationRequest(messages=({"role": "user", "content": meta},), params=sp, key=rid)
                 else:

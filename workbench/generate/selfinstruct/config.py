@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ...engine.params import SamplingParams
 from ...filters.text_filters import DEFAULT_BANNED_PREFIXES, DEFAULT_BLACKLIST, TextFilterConfig
+from ..samplers import SamplerSpec, check_template_names
 
 # A base model continues the numbered list; the next "Task N" marker (or a blank line) ends its turn.
 DEFAULT_INSTRUCTION_PARAMS = SamplingParams(
@@ -59,6 +60,10 @@ class SelfInstructConfig(BaseModel):
     """Seed tasks with instances shown as few-shot examples in each instance prompt."""
     instance_sampling: SamplingParams = DEFAULT_INSTANCE_PARAMS
     """Sampling parameters for instance generation."""
+    samplers: SamplerSpec | None = None
+    """Attribute samplers drawn once per generation prompt (keyed by round and prompt index); `template`
+    can use `{{ <sampler name> }}`, and instruction rows record the values in `attributes`. None: no
+    samplers, and ids exactly as before."""
 
     @field_validator("template")
     @classmethod
@@ -75,6 +80,12 @@ class SelfInstructConfig(BaseModel):
             raise ValueError("k_human + m_machine must be at least 1: the prompt needs examples")
         if self.min_words > self.max_words:
             raise ValueError(f"min_words ({self.min_words}) must not exceed max_words ({self.max_words})")
+        if self.samplers is not None:  # an unknown name fails here, before any generation
+            from .prompts import INSTRUCTION_VARIABLES
+
+            self.samplers.check_names(INSTRUCTION_VARIABLES, "samplers")
+            if self.template is not None:
+                check_template_names(self.template, (*INSTRUCTION_VARIABLES, *self.samplers.names))
         return self
 
     @property

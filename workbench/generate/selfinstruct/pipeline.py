@@ -5,7 +5,8 @@ RowWriter and the shared `CandidateLoop`, so a killed kernel loses at most the r
 hash the prompt, parameters, model identity and seed; the prompts of a round depend only on the seeds,
 the config and the decisions already stored, so re-running with the same store and model replays the
 stored rows, generates only what is missing, and never writes a row twice. Another model gets its own
-rows (its ids differ).
+rows (its ids differ). With `config.samplers`, each prompt's drawn values (keyed by round and prompt
+index) go to the template, the row's `attributes` column and its id.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ...engine.params import GenerationRequest
 from ...engine.protocol import Backend
 from ...engine.results import Generation, Progress
 from ...runs import RowWriter, RunStore, row_id
+from ..samplers import attributes_json
 from ..seeds import load_seeds
 from .candidates import CandidateLoop, ProgressTracker, next_order, pool_id
 from .config import SelfInstructConfig
@@ -119,11 +121,16 @@ def run_self_instruct(
                     [x for x in machine if x["is_classification"]] if variant == "classification" else machine
                 )
                 examples = sample_examples(source, mach, config.k_human, config.m_machine, rng)
-                prompt = build_instruction_prompt(examples, variant, config.template)
+                values = config.samplers.values(config.seed, f"{rnd}:{i}") if config.samplers else None
+                prompt = build_instruction_prompt(examples, variant, config.template, values)
                 seed = request_seed(config.seed, "instruction", rnd, i)
-                rid = row_id("instruction", None, prompt, {"params": params_json, "model": model}, seed)
+                identity: dict[str, Any] = {"params": params_json, "model": model}
+                if values is not None:  # the draw is part of what made the row
+                    identity["attributes"] = values
+                rid = row_id("instruction", None, prompt, identity, seed)
                 batch.append(
                     {
+                        **({"attributes": attributes_json(values)} if values is not None else {}),
                         "id": rid,
                         "prompt": prompt,
                         "seed": seed,

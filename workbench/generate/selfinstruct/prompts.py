@@ -2,7 +2,8 @@
 list a base model continues) and instance generation (input-first, or output-first for classification).
 
 User templates render in a sandboxed Jinja environment with StrictUndefined, so a template can neither
-reach Python internals nor silently drop a misspelt variable.
+reach Python internals nor silently drop a misspelt variable. Sampled attributes
+(`workbench.generate.samplers`) come in as extra variables next to `INSTRUCTION_VARIABLES`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 __all__ = [
     "DEFAULT_TEMPLATE",
     "HEADERS",
+    "INSTRUCTION_VARIABLES",
     "Variant",
     "build_instance_prompt",
     "build_instruction_prompt",
@@ -40,6 +42,9 @@ DEFAULT_TEMPLATE = (
     "{% for ex in examples %}Task {{ loop.index }}: {{ ex.instruction }}\n{% endfor %}"
     "Task {{ next_number }}:"
 )
+
+INSTRUCTION_VARIABLES = ("header", "examples", "next_number", "variant")
+"""What a generation template always gets (sampler names come on top)."""
 
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
@@ -88,10 +93,15 @@ def _one_line(text: str) -> str:
 
 
 def build_instruction_prompt(
-    examples: Sequence[Mapping[str, Any]], variant: Variant = "generation", template: str | None = None
+    examples: Sequence[Mapping[str, Any]],
+    variant: Variant = "generation",
+    template: str | None = None,
+    variables: Mapping[str, Any] | None = None,
 ) -> str:
-    """Render the generation prompt: a header, the examples as "Task i: ...", then "Task n+1:"."""
-    context = {
+    """Render the generation prompt: a header, the examples as "Task i: ...", then "Task n+1:".
+    `variables` (sampled attributes) are available to the template beside the built-in ones."""
+    context: dict[str, Any] = {
+        **(variables or {}),
         "header": HEADERS[variant],
         "examples": [
             {
@@ -109,7 +119,8 @@ def build_instruction_prompt(
         return compile_template(template or DEFAULT_TEMPLATE).render(**context)
     except jinja2.UndefinedError as exc:
         raise TemplateError(
-            f"template uses an unknown variable ({exc.message}); available: header, examples, next_number, variant"
+            f"template uses an unknown variable ({exc.message}); available: "
+            + ", ".join((*INSTRUCTION_VARIABLES, *sorted(variables or {})))
         ) from None
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateError(f"template tried something the sandbox forbids: {exc}") from None

@@ -3,11 +3,20 @@
 Sets are seeds vs generated, round 1 vs round 5, temperature 0.7 vs 1.0, model A vs B: any frames
 with a text column, or one frame split by a column (`by="round"`). The result is one long frame,
 `set, metric, value, ci_low, ci_high, n_rows, sample_size`, ready for `charts.metric_comparison`.
+
+`by` also names a sampled attribute (`by="persona"` or `by="attributes.persona"`): rows generated with
+samplers record their values in a JSON `attributes` column (`workbench.generate.samplers`), and the
+split reads the value from it. `compare_runs` puts a run with samplers beside one without on the same
+budget, with intervals on the set-level metrics (distinct-n, compression ratio, Vendi) and on their
+differences.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gzip
+import re
+from collections.abc import Callable, Mapping
+from statistics import NormalDist
 
 import numpy as np
 import polars as pl
@@ -17,7 +26,14 @@ from ._ngrams import require_column, seeded_sample
 from .embedding import embed_frame, embedding_matrix, vendi_score
 from .lexical import distinct_n, nearest_rouge_l, self_bleu_scores, text_lengths
 
-__all__ = ["COMPARE_SCHEMA", "bootstrap_mean_ci", "compare_sets", "split_sets"]
+__all__ = [
+    "COMPARE_SCHEMA",
+    "bootstrap_mean_ci",
+    "compare_runs",
+    "compare_sets",
+    "jackknife_se",
+    "split_sets",
+]
 
 COMPARE_SCHEMA = {
     "set": pl.Utf8,
@@ -56,13 +72,40 @@ def bootstrap_mean_ci(
     return float(lo), float(hi)
 
 
+_ATTRIBUTE = re.compile(r"^(?:attributes\.)?([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _split_column(df: pl.DataFrame, by: str) -> tuple[pl.DataFrame, str]:
+    """`df` and the column to split on: `by` itself, or a sampled attribute read from `attributes`."""
+    if by in df.columns:
+        return df, by
+    match = _ATTRIBUTE.match(by)
+    if "attributes" in df.columns and match:
+        name = match.group(1)
+        values = pl.col("attributes").str.json_path_match(f"$.{name}")
+        if df.select(values.is_not_null().any()).item():
+            return df.with_columns(values.alias(f"__by_{name}")), f"__by_{name}"
+        raise ValueError(f"no row records an attribute {name!r} in its 'attributes' column; {_attrs(df)}")
+    require_column(df, by)  # raises, naming the columns
+    raise AssertionError("unreachable")
+
+
+def _attrs(df: pl.DataFrame) -> str:
+    found: set[str] = set()
+    for text in df["attributes"].drop_nulls().unique().head(1000).to_list():
+        found |= set(pl.Series([text]).str.json_decode().struct.fields)
+    return f"recorded attributes: {sorted(found) or 'none'}"
+
+
 def split_sets(df: pl.DataFrame, by: str) -> dict[str, pl.DataFrame]:
-    """One frame per distinct value of column `by` (named by the value as text), in sorted order."""
-    require_column(df, by)
+    """One frame per distinct value of column `by` (named by the value as text), in sorted order.
+    `by` may also name a sampled attribute recorded in the `attributes` column ("persona" or
+    "attributes.persona"); rows that did not draw it form the "None" set."""
+    df, col = _split_column(df, by)
     out: dict[str, pl.DataFrame] = {}
-    for key in df[by].unique().sort(nulls_last=True).to_list():
-        part = df.filter(pl.col(by).is_null()) if key is None else df.filter(pl.col(by) == key)
-        out[str(key)] = part
+    for key in df[col].unique().sort(nulls_last=True).to_list():
+        part = df.filter(pl.col(col).is_null()) if key is None else df.filter(pl.col(col) == key)
+        out[str(key)] = part.drop(col) if col != by else part
     return out
 
 
@@ -187,3 +230,104 @@ def compare_sets(
             rouge=rouge,
         )
     return pl.DataFrame(rows, schema=COMPARE_SCHEMA)
+
+
+def jackknife_se(
+    rows: pl.DataFrame,
+    statistic: Callable[[pl.DataFrame], float],
+    *,
+    groups: int = 200,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """(value, standard error) of a set-level statistic by the delete-a-group jackknife.
+
+    Rows are dealt (seeded) into g = min(n, `groups`) groups; theta_j is the statistic without group j,
+    se^2 = (g - 1) / g * sum_j (theta_j - mean theta)^2 (delete-one when g = n). Used instead of the
+    bootstrap for distinct-n, compression ratio and Vendi: a resample with replacement repeats rows,
+    which by itself lowers distinct-n and raises compression, so its intervals would miss the value.
+    """
+    n = rows.height
+    value = float(statistic(rows))
+    g = min(n, groups)
+    if g < 2:
+        return value, float("nan")
+    group = np.random.default_rng(seed).permutation(n) % g
+    thetas = np.array([statistic(rows.filter(pl.Series(group != j))) for j in range(g)], dtype=np.float64)
+    se = float(np.sqrt((g - 1) / g * np.sum((thetas - thetas.mean()) ** 2)))
+    return value, se
+
+
+def _distinct(column: str, order: int) -> Callable[[pl.DataFrame], float]:
+    return lambda d: float(distinct_n(d, column, orders=(order,))["distinct"][0] or 0.0)
+
+
+def _compression_ratio(texts: list[str]) -> float:
+    raw = "\n".join(texts).encode()
+    return len(raw) / len(gzip.compress(raw, compresslevel=9, mtime=0)) if raw else float("nan")
+
+
+def compare_runs(
+    with_samplers: pl.DataFrame,
+    without: pl.DataFrame,
+    column: str = "text",
+    *,
+    budget: int | None = None,
+    names: tuple[str, str] = ("samplers", "no samplers"),
+    backend: Backend | None = None,
+    embeddings: bool = False,
+    seed: int = 0,
+    level: float = 0.95,
+    n_boot: int = 1000,
+    rouge: bool = True,
+) -> pl.DataFrame:
+    """A run with samplers beside one without, on the same budget, with intervals (`COMPARE_SCHEMA`).
+
+    Both sets are cut (seeded) to `budget` rows (default: the smaller set), since distinct-n and Vendi
+    depend on set size. Rows: every `compare_sets` metric of both sets (per-row metrics keep their
+    bootstrap intervals); distinct_1..3, compression_ratio (raw / gzip bytes of the texts joined by
+    newlines; higher: more repetitive) and, with `embeddings=True`, vendi, each with a normal interval
+    from its `jackknife_se` standard error; and for those set-level metrics a third set
+    "<a> - <b>" holding the difference with interval value +/- z * sqrt(se_a^2 + se_b^2) (the runs
+    are independent). Intervals reflect which rows were generated, not seed-to-seed variation of a run.
+    """
+    for name, df in zip(names, (with_samplers, without), strict=True):
+        require_column(df, column)
+        if df.height < 2:
+            raise ValueError(f"set {name!r} has {df.height} rows; compare_runs needs at least 2 per set")
+    size = budget if budget is not None else min(with_samplers.height, without.height)
+    short = [n for n, df in zip(names, (with_samplers, without), strict=True) if df.height < size]
+    if size < 2 or short:
+        raise ValueError(f"budget {size} must be >= 2 and at most every set's size (too small: {short})")
+    sets = {
+        name: seeded_sample(df, size, seed) for name, df in zip(names, (with_samplers, without), strict=True)
+    }
+    if embeddings:
+        if backend is None and not all("embedding" in df.columns for df in sets.values()):
+            raise ValueError("embeddings=True needs backend= (or an 'embedding' column in both sets)")
+        for key, part in sets.items():
+            if "embedding" not in part.columns:
+                assert backend is not None
+                sets[key] = embed_frame(part, backend, column)
+    base = compare_sets(
+        sets, column, backend=backend, embeddings=embeddings, sample=None, embed_sample=None,
+        n_boot=n_boot, seed=seed, level=level, rouge=rouge,
+    )  # fmt: skip
+    base = base.filter(~pl.col("metric").str.starts_with("distinct_") & (pl.col("metric") != "vendi"))
+    stats: dict[str, Callable[[pl.DataFrame], float]] = {
+        f"distinct_{k}": _distinct(column, k) for k in (1, 2, 3)
+    }
+    stats["compression_ratio"] = lambda d: _compression_ratio(d[column].fill_null("").cast(pl.Utf8).to_list())
+    if embeddings:
+        stats["vendi"] = lambda d: float(vendi_score(d)["vendi"][0])
+    z = NormalDist().inv_cdf((1 + level) / 2)
+    rows: list[dict[str, object]] = []
+    for metric, stat in stats.items():
+        est = {name: jackknife_se(df, stat, seed=seed) for name, df in sets.items()}
+        for name, (value, se) in est.items():
+            rows.append(_row(name, metric, value, (value - z * se, value + z * se), size, size))
+        (va, sa), (vb, sb) = est[names[0]], est[names[1]]
+        diff, se = va - vb, float(np.hypot(sa, sb))
+        rows.append(
+            _row(f"{names[0]} - {names[1]}", metric, diff, (diff - z * se, diff + z * se), size, size)
+        )
+    return pl.concat([base, pl.DataFrame(rows, schema=COMPARE_SCHEMA)])

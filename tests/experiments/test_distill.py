@@ -109,3 +109,14 @@ def test_rate_difference_matches_newcombe():
     # Newcombe (1998) table II, method 10: 56/70 - 48/80 = 0.2000, 0.0524 to 0.3339
     d, lo, hi = rate_difference(56, 70, 48, 80)
     assert abs(d - 0.2) < 1e-9 and abs(lo - 0.0524) < 5e-4 and abs(hi - 0.3339) < 5e-4
+
+
+def test_default_tasks_are_the_shipped_seed_tasks_with_their_inputs():
+    from workbench.experiments.distill import shipped_tasks
+
+    tasks = shipped_tasks()
+    assert len(tasks) == 175 and len(set(tasks)) == 175
+    with_input = [t for t in tasks if "\n\n" in t]
+    assert len(with_input) == 125  # 50 of the 175 tasks have no input
+    p = student_prompt(with_input[0], [])
+    assert "\n\n" not in p.split("Request: ", 1)[1]  # the request stays one block

@@ -124,9 +124,27 @@ def student_prompt(instruction: str, examples: list[tuple[str, str]]) -> str:
     line) ends the student's reply where an example's reply ends."""
     parts = ["Below are requests to an assistant and the assistant's replies.", ""]
     for q, a in examples:
-        parts += [f"Request: {q.strip()}", f"Reply: {first_paragraph(a)}", ""]
-    parts += [f"Request: {instruction.strip()}", "Reply:"]
+        parts += [f"Request: {_one_block(q)}", f"Reply: {first_paragraph(a)}", ""]
+    parts += [f"Request: {_one_block(instruction)}", "Reply:"]
     return "\n".join(parts)
+
+
+def shipped_tasks() -> list[str]:
+    """The self-instruct paper's 175 seed tasks (shipped, Apache-2.0), each with its first input when
+    it has one: the instruction alone ("Classify the sentiment of the sentence.") is not a request."""
+    from ..generate.seeds import self_instruct_seeds
+
+    out = []
+    for rec in self_instruct_seeds().iter_rows(named=True):
+        first = (rec["instances"] or [{}])[0]
+        inp = (first.get("input") or "").strip()
+        out.append(rec["instruction"].strip() + (f"\n\n{inp}" if inp else ""))
+    return out
+
+
+def _one_block(text: str) -> str:
+    # blank lines separate the examples, so a request's own blank line (instruction, then input) goes
+    return re.sub(r"\n\s*\n", "\n", text.strip())
 
 
 def first_paragraph(text: str) -> str:
@@ -162,10 +180,8 @@ def run_distillation(
 ) -> DistillResult:
     """Run the teacher's two arms, filter, then the student's three arms (module docstring).
 
-    `instructions` defaults to the shipped self-instruct seed tasks: the first `teacher_rows` go to the
+    `instructions` defaults to the shipped self-instruct seed tasks (`shipped_tasks`): the first `teacher_rows` go to the
     teacher, the next `student_rows` are held out for the student."""
-    from ..generate.seeds import default_seeds
-
     cfg = config or DistillConfig()
     rule = cfg.behaviour
     rule.compiled()  # a bad pattern fails before any generation
@@ -174,7 +190,7 @@ def run_distillation(
             f"the teacher {teacher.name!r} has no chat template, so it cannot take a system prompt: "
             "use a chat model as teacher (for example load_backend('smollm2'))"
         )
-    pool = list(instructions) if instructions is not None else default_seeds()["instruction"].to_list()
+    pool = list(instructions) if instructions is not None else shipped_tasks()
     need = cfg.teacher_rows + cfg.student_rows
     if len(pool) < need:
         raise ValueError(

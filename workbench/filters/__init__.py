@@ -2,11 +2,17 @@
 
 - `rouge`: exact, fast ROUGE-L nearest-neighbour search (the paper's near-duplicate filter).
 - `text_filters`: length, keyword blacklist, banned prefixes, punctuation / non-ASCII start.
+- `near_dup`: MinHash/LSH near-duplicate detection at scale, within a set and against earlier runs or
+  datasets; LSH proposes candidates, the exact ROUGE-L decides, each drop names its row and similarity.
+- `decontam`: flags rows sharing a word n-gram (13 by default) with a benchmark's test items, hashed;
+  each flag names the item and the shared span.
 - `ifd`: Instruction-Following Difficulty (Li et al., 2024; Superfiltering): how much an instruction helps the
   model predict its answer, scored by a (small) model and written to the run as rows.
 """
 
+from .decontam import Benchmark, DecontamConfig, decontaminate, load_benchmark
 from .ifd import IFDConfig, add_ifd, filter_by_ifd, ifd_score, run_ifd, with_ifd
+from .near_dup import NEAR_DUPLICATE, NearDupConfig, NearDupStats, near_duplicates
 from .rouge import (
     RougeLIndex,
     rouge_l_fmeasure,
@@ -27,13 +33,21 @@ from .text_filters import (
 __all__ = [
     "DEFAULT_BANNED_PREFIXES",
     "DEFAULT_BLACKLIST",
+    "NEAR_DUPLICATE",
+    "Benchmark",
+    "DecontamConfig",
     "IFDConfig",
+    "NearDupConfig",
+    "NearDupStats",
     "RougeLIndex",
     "TextFilterConfig",
     "add_ifd",
     "blacklisted_word",
+    "decontaminate",
     "filter_by_ifd",
     "ifd_score",
+    "load_benchmark",
+    "near_duplicates",
     "rouge_l_fmeasure",
     "rouge_l_matrix",
     "rouge_l_nearest",

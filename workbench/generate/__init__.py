@@ -22,6 +22,15 @@ from .completions import (
 )
 from .evolve import EvolveConfig, lineage, run_evolution
 from .magpie import MagpieConfig, magpie_prefix, run_magpie
+from .samplers import (
+    DEFAULT_PERSONAS,
+    CategorySampler,
+    PersonaSampler,
+    RangeSampler,
+    SamplerSpec,
+    SubcategorySampler,
+    attribute_columns,
+)
 from .seeds import SeedFormatError, default_seeds, load_seeds, seeds_to_records, self_instruct_seeds
 from .selfinstruct import (
     DEFAULT_INSTANCE_PARAMS,
@@ -36,12 +45,19 @@ __all__ = [
     "DEFAULT_COMPLETION_TEMPLATE",
     "DEFAULT_INSTANCE_PARAMS",
     "DEFAULT_INSTRUCTION_PARAMS",
+    "DEFAULT_PERSONAS",
+    "CategorySampler",
     "CompletionConfig",
     "EvolveConfig",
     "MagpieConfig",
+    "PersonaSampler",
+    "RangeSampler",
+    "SamplerSpec",
     "SeedFormatError",
     "SelfInstructConfig",
+    "SubcategorySampler",
     "apply_similarity_threshold",
+    "attribute_columns",
     "default_seeds",
     "lineage",
     "load_seeds",

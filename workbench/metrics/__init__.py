@@ -2,7 +2,7 @@
 shape, and comparisons between sets. Every function takes a polars frame and returns one, and its
 docstring states its formula."""
 
-from .compare import COMPARE_SCHEMA, bootstrap_mean_ci, compare_sets, split_sets
+from .compare import COMPARE_SCHEMA, bootstrap_mean_ci, compare_runs, compare_sets, jackknife_se, split_sets
 from .embedding import (
     STOPWORDS,
     cluster_keywords,
@@ -21,6 +21,7 @@ __all__ = [
     "STOPWORDS",
     "bootstrap_mean_ci",
     "cluster_keywords",
+    "compare_runs",
     "compare_sets",
     "distinct_n",
     "embed_frame",
@@ -28,6 +29,7 @@ __all__ = [
     "embedding_summary",
     "instruction_shape",
     "instruction_shapes",
+    "jackknife_se",
     "kmeans_clusters",
     "lexical_summary",
     "mean_pairwise_cosine_distance",

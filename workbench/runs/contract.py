@@ -104,6 +104,13 @@ COLUMNS: tuple[Column, ...] = (
     ),
     _c("params", pl.Utf8, ALL_STAGES, "sampling parameters as JSON (ifd: the scoring settings)"),
     _c("seed", pl.Int64, ALL_STAGES, "sampling seed of this row's request (null when nothing was sampled)"),
+    _c(
+        "attributes",
+        pl.Utf8,
+        ("instruction", "completion", "evolution"),
+        "values drawn by the step's samplers (persona, topic, ...) as JSON with sorted keys; "
+        "null without samplers; part of the row id",
+    ),
     _c("status", pl.Utf8, ALL_STAGES, "kept, dropped or error"),
     _c("reason", pl.Utf8, ALL_STAGES, "why a row was dropped or failed (null when kept)"),
     _c("prompt_tokens", pl.Int64, ALL_STAGES, "tokens in the prompt"),

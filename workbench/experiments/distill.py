@@ -257,7 +257,7 @@ def run_distillation(
             for arm in STUDENT_ARMS:
                 prompt = student_prompt(q, shots[arm])
                 params = SamplingParams(max_tokens=cfg.student_max_tokens, temperature=cfg.temperature,
-                                        stop=("\n\n", "\nRequest:"), seed=cfg.seed * 100_003 + 50_000 + i)  # fmt: skip
+                                        stop=("\n\n", "\nRequest:", "\nReply:"), seed=cfg.seed * 100_003 + 50_000 + i)  # fmt: skip
                 s_requests.append(GenerationRequest(prompt=prompt, params=params, key=f"student-{arm}-{i}"))
                 s_meta.append((arm, q, prompt))
         s_outs = student.generate(s_requests, cancel=cancel)

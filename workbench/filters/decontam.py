@@ -25,6 +25,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._mix import mix64
+
 __all__ = ["Benchmark", "DecontamConfig", "decontaminate", "load_benchmark"]
 
 _WORD_RE = r"[\p{L}\p{N}]+"  # letters and digits of any script; punctuation, '_' and spaces break words
@@ -136,16 +138,6 @@ def _words(texts: pl.Series) -> pl.Series:
     return texts.fill_null("").str.to_lowercase().str.extract_all(_WORD_RE)
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, so a window's hash depends on every bit of every word hash."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> np.uint64(30))
-        x = x * np.uint64(0xBF58476D1CE4E5B9)
-        x = x ^ (x >> np.uint64(27))
-        x = x * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
 _COEF = np.random.default_rng(0xDEC0).integers(1, 2**63, 64, dtype=np.uint64) | np.uint64(1)
 
 
@@ -166,7 +158,7 @@ def _grams(words: pl.Series, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
     pos = np.arange(h.size) - starts[doc]
     ok = pos <= lens[doc] - n
-    return _mix64(h[ok]), doc[ok], pos[ok]
+    return mix64(h[ok]), doc[ok], pos[ok]
 
 
 def _gram_table(

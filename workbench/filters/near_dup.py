@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
+from ._mix import mix64
 from .rouge import rouge_l_fmeasure, rouge_tokenize
 
 __all__ = ["NEAR_DUPLICATE", "NearDupConfig", "NearDupStats", "near_duplicates"]
@@ -141,16 +142,6 @@ def _encode(ids: np.ndarray, offsets: np.ndarray, which: np.ndarray) -> np.ndarr
     return out
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads dense ids over 64 bits so one affine map per permutation suffices."""
-    with np.errstate(over="ignore"):
-        x = x ^ (x >> np.uint64(30))
-        x = x * np.uint64(0xBF58476D1CE4E5B9)
-        x = x ^ (x >> np.uint64(27))
-        x = x * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
 def _shingles(ids: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """(token, occurrence) hashes: the k-th 'the' of a text is its own shingle, so MinHash sees multisets."""
     rows = np.repeat(np.arange(lens.size, dtype=np.uint64), lens)
@@ -163,7 +154,7 @@ def _shingles(ids: np.ndarray, lens: np.ndarray) -> np.ndarray:
     occ_sorted = pos - np.maximum.accumulate(np.where(new, pos, 0))
     occ = np.empty_like(occ_sorted)
     occ[order] = occ_sorted
-    return _mix64(ids.astype(np.uint64) | (occ.astype(np.uint64) << np.uint64(40)))
+    return mix64(ids.astype(np.uint64) | (occ.astype(np.uint64) << np.uint64(40)))
 
 
 def _minhash(shingles: np.ndarray, lens: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
@@ -204,7 +195,7 @@ def _band_pairs(sig: np.ndarray, active: np.ndarray, bands: int, r: int, n_ref: 
     for band in range(bands):
         block = sig[band * r : (band + 1) * r][:, active].astype(np.uint64)
         with np.errstate(over="ignore"):
-            key = _mix64((block * coef[:, None]).sum(axis=0, dtype=np.uint64))
+            key = mix64((block * coef[:, None]).sum(axis=0, dtype=np.uint64))
         order = np.argsort(key, kind="stable")  # stable: within a bucket, members stay in row order
         k_sorted = key[order]
         new = np.ones(order.size, dtype=bool)

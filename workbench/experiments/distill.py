@@ -221,7 +221,8 @@ def run_distillation(
         elif shows:
             status, reason = "kept", None
         else:
-            status, reason = "dropped", f"no {rule.name} in the first {rule.window or 'any'} characters"
+            where = f"in the first {rule.window} characters" if rule.window else "in the reply"
+            status, reason = "dropped", f"no {rule.name} {where}"
         rows.append({"id": g.key, "arm": arm, "instruction": q, "text": g.text.strip(), "shows": shows,
                      "status": status, "reason": reason, "model": teacher.name, "model_sha": teacher.model_id})  # fmt: skip
     teacher_frame = pl.DataFrame(rows, schema_overrides={"reason": pl.Utf8})

@@ -7,7 +7,8 @@
 - `cpu_safety`: the llama.cpp weight-buffer setting that is safe on this CPU, self-checked once per machine.
 - `OpenAIHTTPBackend`: any OpenAI-compatible server (llama.cpp's, llama-cpp-python's, vLLM).
 - `FakeBackend`: deterministic and model-free, for unit tests.
-`load_backend(spec)` turns "default", a GGUF path, or an http(s) URL into a backend.
+- `hub`: `hf://owner/repo/file.gguf` names, downloaded once into the Hugging Face cache and checked.
+`load_backend(spec)` turns "default", "smollm2", a GGUF path, a hf:// name or an http(s) URL into a backend.
 """
 
 from .cpu_safety import CPUSafetyWarning, choose_policy
@@ -20,6 +21,7 @@ from .errors import (
     NoChatTemplateError,
 )
 from .fake import FakeBackend
+from .hub import DownloadProgress, HubModelError, parse_hub_spec, resolve_hub_gguf
 from .loader import default_model_path, load_backend
 from .params import GenerationRequest, SamplingParams
 from .protocol import Backend, ProgressCallback, ResultCallback
@@ -39,12 +41,14 @@ __all__ = [
     "Backend",
     "BackendUnavailableError",
     "CPUSafetyWarning",
+    "DownloadProgress",
     "EngineCrashed",
     "EngineError",
     "FakeBackend",
     "Generation",
     "GenerationRequest",
     "GrammarError",
+    "HubModelError",
     "LlamaCppBackend",
     "ModelFileError",
     "NoChatTemplateError",
@@ -58,4 +62,6 @@ __all__ = [
     "default_model_path",
     "generations_frame",
     "load_backend",
+    "parse_hub_spec",
+    "resolve_hub_gguf",
 ]

@@ -1,4 +1,4 @@
-"""Resolve a model spec ("default", "smollm2", a GGUF path, an http(s) endpoint) to a backend, lazily."""
+"""Resolve a model spec ("default", "smollm2", a GGUF path, hf:// name, an http(s) endpoint) to a backend, lazily."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ def default_model_path() -> Path:
 
 def load_backend(spec: str | Path = "default", **options: Any) -> Backend:
     """"default" → the default GGUF in-process; "smollm2" → SmolLM2-135M-Instruct, the packaged chat
-    model; "http(s)://host:port[/v1]" → OpenAI-compatible HTTP (option `model` names the served
-    model); anything else → a GGUF path loaded in-process."""
+    model; "hf://owner/repo/file.gguf" (or "hf://owner/repo:Q4_K_M") → a GGUF from the Hugging Face Hub,
+    downloaded once into its cache (options `sha256` pins the file, `on_download` receives
+    `DownloadProgress`); "http(s)://host:port[/v1]" → OpenAI-compatible HTTP (option `model` names the
+    served model); anything else → a GGUF path loaded in-process."""
     text = str(spec).strip()
     if text.startswith(("http://", "https://")):
         from .http import OpenAIHTTPBackend
@@ -32,6 +34,12 @@ def load_backend(spec: str | Path = "default", **options: Any) -> Backend:
         return OpenAIHTTPBackend(text, **options)
     from .llama_process import LlamaCppBackend
 
+    if text.startswith("hf://"):
+        from .hub import resolve_hub_gguf
+
+        hub_path = resolve_hub_gguf(text, sha256=options.pop("sha256", None),
+                                    on_progress=options.pop("on_download", None))  # fmt: skip
+        return LlamaCppBackend(hub_path, **options)
     if text == "smollm2":
         from .packaged import SMOLLM2_HOW_TO_GET, smollm2_path
 

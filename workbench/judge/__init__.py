@@ -35,6 +35,7 @@ from .distribution import ScoreStats, ValueDistribution, score_stats, value_dist
 from .fewshot import FEWSHOT_PAIRWISE_TEMPLATE, fewshot_rubric, with_examples
 from .grammar import score_grammar, verdict_grammar
 from .jury import jury
+from .lab import LAB_METHODS, LabConfig, LabResult, judge_the_judge, labelled_pairs, shipped_pairs
 from .pairwise import (
     flip_rates,
     make_pairs,
@@ -74,6 +75,7 @@ from .rubric import (
 )
 from .runner import JUDGMENT_COLUMNS, judgments_in, with_judgment_schema
 from .summary import judgeable_rows, sample_rows, score_histogram, version_labels
+from .version_diff import version_difference
 
 __all__ = [
     "BASELINES",
@@ -81,11 +83,14 @@ __all__ = [
     "DEFAULT_PAIRWISE_TEMPLATE",
     "FEWSHOT_PAIRWISE_TEMPLATE",
     "JUDGMENT_COLUMNS",
+    "LAB_METHODS",
     "ConfigComparison",
     "Decisions",
     "Estimate",
     "JudgeConfig",
     "JudgeReport",
+    "LabConfig",
+    "LabResult",
     "Parsed",
     "Rubric",
     "RubricError",
@@ -110,9 +115,11 @@ __all__ = [
     "flip_rates",
     "human_preferences",
     "judge_report",
+    "judge_the_judge",
     "judgeable_rows",
     "judgments_in",
     "jury",
+    "labelled_pairs",
     "likert_rubric",
     "load_answer_pairs",
     "load_preference_pairs",
@@ -143,11 +150,13 @@ __all__ = [
     "score_histogram",
     "score_stats",
     "scored_completions",
+    "shipped_pairs",
     "spearman",
     "split_dialogue",
     "split_pairs",
     "value_distribution",
     "verdict_grammar",
+    "version_difference",
     "version_labels",
     "with_examples",
     "with_judgment_schema",

@@ -4,6 +4,7 @@ the decisions as filter rows and with_filter_drops reads them back, never losing
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import polars as pl
 import pytest
@@ -13,6 +14,7 @@ from workbench.filters import (
     FILTER_STAGE,
     FILTERS,
     NEAR_DUPLICATE,
+    FilterResult,
     FilterSettings,
     apply_filters,
     filter_decision_rows,
@@ -33,7 +35,7 @@ def frame(texts: list[str], **cols: list[object]) -> pl.DataFrame:
     return pl.DataFrame({"id": [f"r{k}" for k in range(len(texts))], "text": texts, **cols})
 
 
-def decision(result, rid: str) -> dict[str, object]:
+def decision(result: FilterResult, rid: str) -> dict[str, Any]:
     return result.rows.filter(pl.col("id") == rid).row(0, named=True)
 
 

@@ -24,6 +24,8 @@ from workbench.engine import (
 from workbench.engine.gguf import file_sha256
 from workbench.engine.hub import HubFile
 from workbench.engine.packaged import SMOLLM2_HOW_TO_GET, smollm2_path
+from workbench.pipeline.recipe import Recipe
+from workbench.pipeline.runner import make_backend
 
 REPO = "test-org/SmolLM2-135M-Instruct-GGUF"
 FILE = "smollm2-135m-instruct-q4_1.gguf"
@@ -237,3 +239,15 @@ def test_load_backend_runs_the_downloaded_model_with_the_same_identity_as_the_lo
         assert out[0].error is None and out[0].completion_tokens > 0
     finally:
         backend.close()
+
+    # a recipe names the same model; offline now, so it must come from the cache, with no server at all
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    recipe = Recipe.loads(
+        f"name: hub\nmodel: {{source: 'hf://{REPO}/{FILE}', options: {{n_parallel: 1, n_ctx_per_seq: 256}}}}\n"
+        "steps: [{kind: completions, prompts_from: seeds}]\n"
+    )
+    again = make_backend(recipe)
+    try:
+        assert again.model_id == file_sha256(gguf)
+    finally:
+        again.close()

@@ -7,6 +7,7 @@ last test loads what was downloaded into the real engine and generates with it.
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from workbench.engine import (
     resolve_hub_gguf,
 )
 from workbench.engine.gguf import file_sha256
-from workbench.engine.hub import HubFile
+from workbench.engine.hub import HubFile, split_parts
 from workbench.engine.packaged import SMOLLM2_HOW_TO_GET, smollm2_path
 from workbench.pipeline.recipe import Recipe
 from workbench.pipeline.runner import make_backend
@@ -251,3 +252,35 @@ def test_load_backend_runs_the_downloaded_model_with_the_same_identity_as_the_lo
         assert again.model_id == file_sha256(gguf)
     finally:
         again.close()
+
+
+def _tiny_gguf(path: Path, name: str) -> Path:
+    """A valid GGUF with no tensors: magic, version 3, 0 tensors, one string key, padded to 32-byte alignment."""
+    key, value = b"general.name", name.encode()
+    head = (
+        b"GGUF" + struct.pack("<IQQ", 3, 0, 1)
+        + struct.pack("<Q", len(key)) + key + struct.pack("<I", 8) + struct.pack("<Q", len(value)) + value
+    )  # fmt: skip
+    path.write_bytes(head + b"\0" * (-len(head) % 32))
+    return path
+
+
+def test_a_split_gguf_is_fetched_whole_and_named_by_its_first_part(
+    tmp_path: Path, hub_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = {
+        f"big-Q4_K_M-{i:05d}-of-00003.gguf": _tiny_gguf(tmp_path / f"p{i}.gguf", f"part {i}")
+        for i in (1, 2, 3)
+    }
+    assert split_parts("big-Q4_K_M-00002-of-00003.gguf") == list(parts)
+    assert split_parts("single.gguf") == ["single.gguf"]
+    with fake_hub(
+        {"o/split": FakeRepo({**parts, "small-Q8_0.gguf": _tiny_gguf(tmp_path / "s.gguf", "s")})}
+    ) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        first = resolve_hub_gguf("hf://o/split:Q4_K_M")  # the three parts count as one model
+        assert first.name == "big-Q4_K_M-00001-of-00003.gguf"
+        assert all(hub.gets_of(name) == 1 for name in parts)
+        assert sorted(p.name for p in first.parent.glob("big-*")) == sorted(parts)
+        with pytest.raises(HubModelError, match="split in 3"):
+            resolve_hub_gguf("hf://o/split/big-Q4_K_M-00001-of-00003.gguf", sha256="0" * 64)

@@ -38,12 +38,14 @@ __all__ = [
     "is_hub_spec",
     "parse_hub_spec",
     "resolve_hub_gguf",
+    "split_parts",
 ]
 
 HF_PREFIX = "hf://"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _QUANT = re.compile(r"^[A-Za-z0-9_]+$")
+_SPLIT = re.compile(r"^(.*)-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 
 
 class HubModelError(EngineError, FileNotFoundError):
@@ -223,6 +225,8 @@ def _cached_snapshot(hub: HubFile, cache: Path) -> Path | None:
 def _pick(hub: HubFile, ggufs: list[str]) -> str:
     # mmproj files are vision projectors that ship beside the language model, never the model itself
     models = [f for f in ggufs if "mmproj" not in f.lower()]
+    # a split GGUF is one model: it is named by its first part
+    models = [f for f in models if split_parts(f)[0] == f]
     if hub.quant:
         q = hub.quant.lower()
         hits = [f for f in models if re.search(rf"(^|[^a-z0-9]){re.escape(q)}([^a-z0-9]|$)", f.lower())]
@@ -266,12 +270,42 @@ def resolve_hub_gguf(
     sha256: str | None = None,
     on_progress: Callable[[DownloadProgress], None] | None = None,
 ) -> Path:
-    """The local path of a `hf://` GGUF: from the cache, or downloaded into it once, then checked."""
-    from huggingface_hub import hf_hub_download
+    """The local path of a `hf://` GGUF: from the cache, or downloaded into it once, then checked.
 
+    A split GGUF (`…-00001-of-00003.gguf`) is fetched whole, every part beside the first, which is the
+    path returned (llama.cpp finds the other parts next to it). A `sha256` pin applies to an unsplit file.
+    """
     hub = parse_hub_spec(spec)
     cache, endpoint = hub_cache_dir(), _endpoint()
     filename = hub.filename or _pick(hub, _list_ggufs(hub, cache, endpoint))
+    parts = split_parts(filename)
+    if sha256 and len(parts) > 1:
+        raise HubModelError(
+            f"{hub.spec}: a sha256 pin names one file, but this GGUF is split in {len(parts)}"
+        )
+    paths = [_fetch(hub, part, cache, endpoint, on_progress) for part in parts]
+    for path in paths:
+        _verify(hub, path, sha256)
+    return paths[0]
+
+
+def split_parts(filename: str) -> list[str]:
+    """All parts of a split GGUF named by any one of them (the first part first), or just the file."""
+    m = _SPLIT.match(filename)
+    if m is None or int(m[3]) < 2:
+        return [filename]
+    return [f"{m[1]}-{i:05d}-of-{m[3]}.gguf" for i in range(1, int(m[3]) + 1)]
+
+
+def _fetch(
+    hub: HubFile,
+    filename: str,
+    cache: Path,
+    endpoint: str,
+    on_progress: Callable[[DownloadProgress], None] | None,
+) -> Path:
+    from huggingface_hub import hf_hub_download
+
     kwargs: dict[str, Any] = {
         "revision": hub.revision,
         "cache_dir": str(cache),
@@ -280,24 +314,21 @@ def resolve_hub_gguf(
     if not _offline():
         kwargs["endpoint"] = endpoint
     if on_progress is not None:
+        # huggingface_hub prints its own bar to stderr unless given a class; ours prints nothing
         kwargs["tqdm_class"] = _progress_class(filename, on_progress)
     try:
-        # huggingface_hub prints its own bar to stderr unless given a class; ours prints nothing
-        path = Path(hf_hub_download(hub.repo_id, filename, **kwargs))
+        return Path(hf_hub_download(hub.repo_id, filename, **kwargs))
     except Exception as exc:
         if _is_not_found(exc):
             raise _not_found(hub, filename, exc) from exc
-        if type(exc).__name__ in ("LocalEntryNotFoundError", "OfflineModeIsEnabled") or isinstance(
-            exc, OSError
-        ):
+        offline_kinds = ("LocalEntryNotFoundError", "OfflineModeIsEnabled")
+        if type(exc).__name__ in offline_kinds or isinstance(exc, OSError):
             where = (
                 "offline (HF_HUB_OFFLINE is set)" if _offline() else f"the Hub at {endpoint} is unreachable"
             )
             raise HubModelError(f"{hub.spec}: {filename} is not in the Hugging Face cache and {where}; "
                                 f"{_how_to_get(hub, filename)}") from exc  # fmt: skip
         raise HubModelError(f"{hub.spec}: download failed ({type(exc).__name__}: {exc})") from exc
-    _verify(hub, path, sha256)
-    return path
 
 
 def _verify(hub: HubFile, path: Path, pinned: str | None) -> None:

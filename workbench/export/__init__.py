@@ -17,6 +17,7 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..filters.apply import with_filter_drops
 from ..runs import RunStore
 from .card import dataset_card, diversity_table, simple_diversity
 from .formats import dpo_frame, judged_completions, prompt_completion_frame, sft_frame
@@ -99,7 +100,9 @@ class ExportResult:
 
 
 def build_export_frame(rows: pl.DataFrame, spec: ExportSpec) -> pl.DataFrame:
-    """The export's rows as a polars frame (before conversion to a `datasets.Dataset`)."""
+    """The export's rows as a polars frame (before conversion to a `datasets.Dataset`). Rows a Filters
+    Apply dropped are not kept rows here (`with_filter_drops`)."""
+    rows = with_filter_drops(rows)
     choice = choose_rubric_versions(rows, rubric=spec.rubric, rubric_version=spec.rubric_version)
     rows = choice.apply(rows)
     rubric = spec.rubric or (next(iter(choice.versions)) if spec.rubric_version else None)
@@ -161,7 +164,7 @@ def export_run(
     title: str | None = None,
 ) -> ExportResult:
     """Build the dataset `spec` asks for from a run (or its rows) and write it with its card."""
-    rows = store.rows() if isinstance(store, RunStore) else store
+    rows = with_filter_drops(store.rows() if isinstance(store, RunStore) else store)  # Filters drops count
     if recipe is None and isinstance(store, RunStore):
         recipe = store.manifest.get("recipe")
     frame = build_export_frame(rows, spec)

@@ -344,7 +344,8 @@ def with_filter_drops(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("parent_id").alias("id"), pl.col("status").alias("__fs"), pl.col("reason").alias("__fr")
     )
     joined = frame.join(dec, on="id", how="left", maintain_order="left")
-    hit = (pl.col("stage") != FILTER_STAGE) & pl.col("__fs").is_not_null() & (pl.col("status") == "kept")
+    kept = pl.col("status").fill_null("kept") == "kept"  # a null status is kept, as in every filter here
+    hit = (pl.col("stage") != FILTER_STAGE) & pl.col("__fs").is_not_null() & kept
     return joined.with_columns(
         pl.when(hit).then(pl.col("__fs")).otherwise(pl.col("status")).alias("status"),
         pl.when(hit).then(pl.col("__fr")).otherwise(pl.col("reason")).alias("reason"),

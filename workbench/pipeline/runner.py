@@ -19,6 +19,7 @@ import polars as pl
 
 from ..engine import Backend, FakeBackend, GenerationRequest, Progress, SamplingParams, load_backend
 from ..export import ExportResult, export_run
+from ..filters.apply import with_filter_drops
 from ..generate.seeds import default_seeds, load_seeds, self_instruct_seeds
 from ..runs import RunStore, row_id
 from .recipe import CompletionsStep, EvolveStep, IFDStep, JudgeStep, Recipe, SelfInstructStep, Step
@@ -147,7 +148,7 @@ def step_inputs(step: Step, recipe: Recipe, store: RunStore | None) -> pl.DataFr
                  "instances": "instance"}[source]  # fmt: skip
         if store is None:  # a dry run before the run exists: earlier steps have produced nothing yet
             return _prompt_frame([], [], [], [])
-        rows = store.rows()
+        rows = with_filter_drops(store.rows())  # rows a Filters Apply dropped are not inputs
         kept = rows.filter((pl.col("stage") == stage) & (pl.col("status") == "kept"))
         kept = kept.unique("id", keep="first", maintain_order=True)
         if scores:

@@ -21,6 +21,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import fuzz
 
+from ..filters.apply import with_filter_drops
 from ..filters.ifd import with_ifd
 from .ids import row_id
 from .store import RunStore, normalise_rows
@@ -129,8 +130,9 @@ class RunQuery(BaseModel):
         return pl.all_horizontal(conds) if conds else pl.lit(True)
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """The matching rows, sorted. Rows an IFD step scored carry their `ifd` (see `with_ifd`)."""
-        frame = with_ifd(frame)
+        """The matching rows, sorted. Rows an IFD step scored carry their `ifd` (see `with_ifd`), and rows a
+        Filters Apply dropped carry that status and reason (see `with_filter_drops`)."""
+        frame = with_filter_drops(with_ifd(frame))
         try:
             out = frame.filter(self.expr(frame))
         except pl.exceptions.ComputeError as exc:
@@ -362,7 +364,7 @@ class CardPages:
         score_column: str = "score",
     ) -> None:
         page_count(0, size)
-        frame = with_ifd(frame)  # IFD rows annotate the rows they scored (sort and chips)
+        frame = with_filter_drops(with_ifd(frame))  # IFD and filter rows annotate the rows they scored/dropped
         self.size = size
         is_child = (pl.col("stage") == "completion") & pl.col("parent_id").is_not_null()
         card = (

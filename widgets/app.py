@@ -1,6 +1,6 @@
 """The workbench app: every panel in tabs that follow the data, one session (one run, one model).
 
-Seeds → Generate (self-instruct, then answers) → Inspect → Judge → Diversity → Export. Above the tabs: a
+Seeds → Generate (self-instruct, then answers) → Filters → Inspect → Judge → Diversity → Export. Above the tabs: a
 model picker (the default model, a GGUF path, or an OpenAI-compatible endpoint URL) and a status line
 (model, tokens/s, rows); below them, one error area that shows what went wrong in any step and how to fix
 it, instead of a traceback that scrolls away. Long steps (loading a model, generating, judging) run in a
@@ -20,6 +20,7 @@ import polars as pl
 
 from widgets.dashboard import DiversityPanel
 from widgets.export_panel import ExportPanel
+from widgets.filters_panel import FilterPanel
 from widgets.inspector import InspectorPanel
 from widgets.job_controls import JobControlsMixin
 from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
@@ -33,7 +34,7 @@ from workbench.session import Session
 
 __all__ = ["TAB_TITLES", "AnswersPanel", "Workbench", "spec_of"]
 
-TAB_TITLES = ("Seeds", "Generate", "Inspect", "Judge", "Diversity", "Export")
+TAB_TITLES = ("Seeds", "Generate", "Filters", "Inspect", "Judge", "Diversity", "Export")
 MODEL_HELP = (
     "Use 'default' (the bundled Gemma 3 270M), the path of a .gguf file, "
     "or the URL of an OpenAI-compatible server such as http://127.0.0.1:8080/v1."
@@ -164,6 +165,7 @@ class Workbench(W.VBox):
         self.answers = AnswersPanel(s)
         _prefill(self.generate, generate or {})
         _prefill(self.answers, answers or {})
+        self.filters = FilterPanel(s, seeds=lambda: self.seeds.seeds)
         self.inspector = InspectorPanel(s)
         self.judge, self.judge_unavailable = _judge_panel(s)
         self.diversity = DiversityPanel(s)
@@ -195,8 +197,8 @@ class Workbench(W.VBox):
         self.dismiss_button = tip(W.Button(description="Dismiss", icon="times"), "Hide this message.")
         self.error_row = W.HBox([self.error_box, self.dismiss_button], layout=W.Layout(display="none"))
         self.tabs = W.Tab(children=[
-            self.seeds, W.VBox([self.generate, self.answers]), self.inspector, self.judge, self.diversity,
-            self.export,
+            self.seeds, W.VBox([self.generate, self.answers]), self.filters, self.inspector, self.judge,
+            self.diversity, self.export,
         ], titles=TAB_TITLES)  # fmt: skip
         self.tabs.add_class("wb-tabs")
 

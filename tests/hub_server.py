@@ -4,8 +4,10 @@ It serves the endpoints `huggingface_hub` uses to fetch one file, as the Hub lay
 
     HEAD/GET /{repo}/resolve/{revision}/{path}     the file (Range requests honoured), with X-Repo-Commit
                                                    and the LFS etag (the content's sha256)
-    GET      /api/models/{repo}/tree/{revision}    the repo's files (list_repo_files)
-    GET      /api/models/{repo}[/revision/{rev}]   model info with siblings
+    GET      /api/{models,datasets}/{repo}/tree/{revision}[/path]   files and folders (list_repo_files)
+    POST     /api/{models,datasets}/{repo}/paths-info/{revision}    the same for named paths
+    GET      /api/{models,datasets}/{repo}[/revision/{rev}]         repo info with siblings
+    HEAD/GET /datasets/{repo}/resolve/{revision}/{path}             a dataset's file
 
 Unknown repos, revisions and files answer 404 with the Hub's X-Error-Code. Every request is logged in
 `requests` as (method, path) so a test can tell a cache hit (no GET of the file) from a download. Files
@@ -24,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 CHUNK = 1 << 20
 
@@ -55,6 +57,27 @@ class FakeHub:
 
     def gets_of(self, filename: str) -> int:
         return sum(1 for m, p in self.requests if m == "GET" and p.endswith("/" + filename))
+
+
+def _key(kind: str, repo_id: str) -> str:
+    """Repos are keyed 'owner/name' for models and 'datasets/owner/name' for datasets."""
+    return repo_id if kind == "models" else f"datasets/{repo_id}"
+
+
+def _tree(hub: FakeHub, repo: FakeRepo, under: str, wanted: list[str] | None) -> list[dict[str, object]]:
+    """Files (recursively) and the folders above them, under `under` or exactly the `wanted` paths."""
+    entries: dict[str, dict[str, object]] = {}
+    for name, p in sorted(repo.files.items()):
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            entries.setdefault(folder, {"type": "directory", "path": folder, "oid": "0" * 40, "size": 0})
+        size = p.stat().st_size
+        entries[name] = {"type": "file", "path": name, "size": size, "oid": hub.sha256(p)[:40],
+                         "lfs": {"oid": hub.sha256(p), "size": size, "pointerSize": 134}}  # fmt: skip
+    if wanted is not None:
+        return [entries[w] for w in wanted if w in entries]
+    return [e for path, e in entries.items() if not under or path.startswith(under + "/")]
 
 
 def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
@@ -99,23 +122,36 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._serve()
 
+        def do_POST(self) -> None:
+            self._serve()
+
+        def _posted_paths(self) -> list[str]:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            form = parse_qs(body)
+            if "paths" in form:
+                return form["paths"]
+            try:
+                return list(json.loads(body).get("paths", []))
+            except (ValueError, AttributeError):
+                return []
+
         def _serve(self) -> None:
             path = unquote(urlsplit(self.path).path)
             hub.requests.append((self.command, path))
-            if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(/.*)?", path):
-                repo = self._repo(m[1], m[2])
+            if m := re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)/(tree|paths-info)/([^/]+)(/.*)?", path):
+                repo = self._repo(_key(m[1], m[2]), m[4])
                 if repo is not None:
-                    self._json([{"type": "file", "path": name, "size": p.stat().st_size, "oid": hub.sha256(p)[:40],
-                                 "lfs": {"oid": hub.sha256(p), "size": p.stat().st_size, "pointerSize": 134}}
-                                for name, p in sorted(repo.files.items())])  # fmt: skip
+                    wanted = self._posted_paths() if m[3] == "paths-info" else None
+                    self._json(_tree(hub, repo, (m[5] or "").strip("/"), wanted))
                 return
-            if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path):
-                repo = self._repo(m[1], m[2] or "main")
+            if m := re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/revision/([^/]+))?", path):
+                repo = self._repo(_key(m[1], m[2]), m[3] or "main")
                 if repo is not None:
-                    self._json({"id": m[1], "sha": repo.commit,
+                    self._json({"id": m[2], "sha": repo.commit, "private": False, "disabled": False,
+                                "gated": False, "cardData": {}, "tags": [],
                                 "siblings": [{"rfilename": n} for n in sorted(repo.files)]})  # fmt: skip
                 return
-            m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+            m = re.fullmatch(r"/((?:datasets/)?[^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
             if m is None:
                 self._error(404, "EntryNotFound", f"no route {path}")
                 return

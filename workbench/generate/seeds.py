@@ -18,6 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from .hub_seeds import is_saved_dataset, load_hub_rows
+
 __all__ = ["SEED_SCHEMA", "SeedFormatError", "default_seeds", "load_seeds", "seeds_to_records", "self_instruct_seeds"]
 
 INSTANCE_DTYPE = pl.List(pl.Struct({"input": pl.Utf8, "output": pl.Utf8}))
@@ -97,10 +99,35 @@ def _instances(record: Mapping[str, Any], where: str) -> list[dict[str, str]]:
     return out
 
 
-def _normalise_record(record: Any, index: int, source: str, line: int | None) -> dict[str, Any]:
+def _mapped(record: Mapping[str, Any], mapping: Mapping[str, str] | None, where: str) -> Mapping[str, Any]:
+    """The record with the user's columns renamed onto the seed fields (instruction=, input=, ...)."""
+    if not mapping:
+        return record
+    out = dict(record)
+    for field, column in mapping.items():
+        if column not in record:
+            raise SeedFormatError(f"{where}: no column {column!r} (given as {field}=); it has: {', '.join(record)}")
+        out[field] = record[column]
+    return out
+
+
+def _check_columns(columns: Sequence[str], mapping: Mapping[str, str], where: str) -> None:
+    """Fail once, listing the columns, rather than on every row."""
+    for field, column in mapping.items():
+        if column not in columns:
+            raise SeedFormatError(f"{where}: no column {column!r} (given as {field}=); it has: {', '.join(columns)}")
+    if "instruction" not in mapping and "instruction" not in columns:
+        raise SeedFormatError(f"{where}: it needs an 'instruction' column, or name the one that holds the task "
+                              f"with instruction=<column> (columns: {', '.join(columns)})")  # fmt: skip
+
+
+def _normalise_record(
+    record: Any, index: int, source: str, line: int | None, mapping: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     where = _where(source, line)
     if not isinstance(record, Mapping):
         raise SeedFormatError(f"{where}: each seed must be an object, got {type(record).__name__}")
+    record = _mapped(record, mapping, where)
     instruction = _as_text(record.get("instruction"), "instruction", where, required=True).strip()
     seed_id = record.get("id")
     seed_id = f"seed_{index}" if seed_id is None or seed_id == "" else str(seed_id)
@@ -130,7 +157,7 @@ def _frame(records: list[dict[str, Any]], source: str, lines: Sequence[int | Non
     return pl.DataFrame(records, schema=SEED_SCHEMA)
 
 
-def _read_jsonl(path: Path) -> pl.DataFrame:
+def _read_jsonl(path: Path, mapping: Mapping[str, str] | None = None) -> pl.DataFrame:
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     with path.open(encoding="utf-8") as fh:
@@ -143,78 +170,114 @@ def _read_jsonl(path: Path) -> pl.DataFrame:
                 raise SeedFormatError(
                     f"{path} line {lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
                 ) from None
-            records.append(_normalise_record(obj, len(records), str(path), lineno))
+            records.append(_normalise_record(obj, len(records), str(path), lineno, mapping))
             lines.append(lineno)
     return _frame(records, str(path), lines)
 
 
-def _read_json(path: Path) -> pl.DataFrame:
+def _read_json(path: Path, mapping: Mapping[str, str] | None = None) -> pl.DataFrame:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise SeedFormatError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg})") from None
     if not isinstance(data, list):
         raise SeedFormatError(f"{path}: a .json seed file must hold a list of task objects")
-    recs = [_normalise_record(o, i, f"{path} item", i) for i, o in enumerate(data)]
+    recs = [_normalise_record(o, i, f"{path} item", i, mapping) for i, o in enumerate(data)]
     return _frame(recs, f"{path} item", list(range(len(recs))))
 
 
-def _read_csv(path: Path) -> pl.DataFrame:
+def _read_csv(path: Path, mapping: Mapping[str, str] | None = None) -> pl.DataFrame:
     records: list[dict[str, Any]] = []
     lines: list[int] = []
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
-        if reader.fieldnames is None or "instruction" not in reader.fieldnames:
+        if reader.fieldnames is None:
             raise SeedFormatError(f"{path} line 1: the header needs an 'instruction' column")
+        _check_columns(reader.fieldnames, mapping or {}, f"{path} line 1")
         start = reader.line_num + 1
         for row in reader:
             clean = {k: v for k, v in row.items() if k is not None}
-            records.append(_normalise_record(clean, len(records), str(path), start))
+            records.append(_normalise_record(clean, len(records), str(path), start, mapping))
             lines.append(start)
             start = reader.line_num + 1
     return _frame(records, str(path), lines)
 
 
-def _from_records(rows: Iterable[Any], source: str) -> pl.DataFrame:
+def _from_records(rows: Iterable[Any], source: str, mapping: Mapping[str, str] | None = None) -> pl.DataFrame:
     recs: list[dict[str, Any]] = []
     lines: list[int] = []
     for i, r in enumerate(rows):
-        recs.append(_normalise_record(r, i, f"{source} row", i))
+        recs.append(_normalise_record(r, i, f"{source} row", i, mapping))
         lines.append(i)
     return _frame(recs, f"{source} row", lines)
 
 
-def load_seeds(source: Any) -> pl.DataFrame:
-    """Load a seed pool from a path (.jsonl, .json, .csv, .parquet), a polars frame, a
-    `datasets.Dataset`, or a list of dicts. Returns a frame with the `SEED_SCHEMA` columns."""
+def load_seeds(
+    source: Any,
+    *,
+    instruction: str | None = None,
+    input: str | None = None,
+    output: str | None = None,
+    category: str | None = None,
+    id: str | None = None,
+    split: str | None = None,
+    config: str | None = None,
+    limit: int | None = None,
+) -> pl.DataFrame:
+    """Load a seed pool from a path (.jsonl, .json, .csv, .parquet, or a folder saved with
+    `save_to_disk`), a Hugging Face dataset `hf://owner/name[@revision][:split]`, a polars frame, a
+    `datasets.Dataset`, or a list of dicts. Returns a frame with the `SEED_SCHEMA` columns.
+
+    `instruction=`, `input=`, `output=`, `category=` and `id=` name the source's columns that hold those
+    fields (e.g. `instruction="prompt", output="completion"`); `split`/`config` pick a Hub dataset's split
+    and configuration and `limit` keeps its first rows."""
+    given = {"instruction": instruction, "input": input, "output": output, "category": category, "id": id}
+    mapping = {field: column for field, column in given.items() if column}
+    if limit is not None and limit < 1:
+        raise SeedFormatError(f"limit must be a positive number of seeds, got {limit}")
+    if (isinstance(source, str) and source.strip().startswith("hf://")) or (
+        isinstance(source, (str, os.PathLike)) and is_saved_dataset(Path(source).expanduser())
+    ):
+        data, where = load_hub_rows(
+            source.strip() if isinstance(source, str) else Path(source), split=split, config=config, limit=limit
+        )
+        _check_columns(list(data.column_names), mapping, where)
+        return _from_records(iter(data), where, mapping)
+    frame = _load_local(source, mapping)
+    return frame.head(limit) if limit is not None else frame
+
+
+def _load_local(source: Any, mapping: Mapping[str, str]) -> pl.DataFrame:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         if not path.exists():
             raise FileNotFoundError(f"seed file {path} does not exist")
         suffix = path.suffix.lower()
         if suffix in (".jsonl", ".ndjson"):
-            return _read_jsonl(path)
+            return _read_jsonl(path, mapping)
         if suffix == ".json":
-            return _read_json(path)
+            return _read_json(path, mapping)
         if suffix == ".csv":
-            return _read_csv(path)
+            return _read_csv(path, mapping)
         if suffix == ".parquet":
-            return _from_records(pl.read_parquet(path).to_dicts(), str(path))
+            frame = pl.read_parquet(path)
+            _check_columns(frame.columns, mapping, str(path))
+            return _from_records(frame.to_dicts(), str(path), mapping)
         raise SeedFormatError(
-            f"{path}: unknown seed file type {suffix!r}; use .jsonl, .json, .csv or .parquet"
+            f"{path}: unknown seed file type {suffix!r}; use .jsonl, .json, .csv, .parquet, a folder saved "
+            "with save_to_disk, or hf://owner/name for a Hugging Face dataset"
         )
     if isinstance(source, pl.DataFrame):
-        if "instruction" not in source.columns:
-            raise SeedFormatError("polars frame: it needs an 'instruction' column")
-        return _from_records(source.to_dicts(), "polars frame")
+        _check_columns(source.columns, mapping, "polars frame")
+        return _from_records(source.to_dicts(), "polars frame", mapping)
     if type(source).__name__ in ("Dataset", "IterableDataset") and hasattr(source, "column_names"):
-        if "instruction" not in source.column_names:
-            raise SeedFormatError("datasets.Dataset: it needs an 'instruction' column")
-        return _from_records(iter(source), "datasets.Dataset")
+        _check_columns(list(source.column_names), mapping, "datasets.Dataset")
+        return _from_records(iter(source), "datasets.Dataset", mapping)
     if isinstance(source, list):
-        return _from_records(source, "list")
+        return _from_records(source, "list", mapping)
     raise TypeError(
-        f"cannot load seeds from {type(source).__name__}: give a path, polars frame, datasets.Dataset or list"
+        f"cannot load seeds from {type(source).__name__}: give a path, hf:// dataset, polars frame, "
+        "datasets.Dataset or list"
     )
 
 

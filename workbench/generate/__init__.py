@@ -7,6 +7,8 @@
 - `magpie`: user turns from a chat template's pre-query prefix alone (Xu et al., 2024), for chat models.
 - `evolve`: evol-instruct rewrites (deepen, constrain, concretise, breadth) with lineage.
 - `completions`: answers to prompts, from a teacher (distillation), k samples per prompt.
+- `conversation`: multi-turn conversations, one row each: single-turn rows extended by a user simulator and
+  the assistant (`extend_conversations`); Magpie's `n_turns` grows its user turns into conversations.
 
 Rows go to the run directory (`workbench.runs`); what filters them is `workbench.filters`, what grades them is
 `workbench.judge`.
@@ -20,8 +22,9 @@ from .completions import (
     render_template,
     run_completions,
 )
+from .conversation import DEFAULT_USER_SIMULATOR_TEMPLATE, ConversationConfig, extend_conversations
 from .evolve import EvolveConfig, lineage, run_evolution
-from .magpie import MagpieConfig, magpie_prefix, run_magpie
+from .magpie import MagpieConfig, magpie_prefix, next_user_prefix, run_magpie
 from .samplers import (
     DEFAULT_PERSONAS,
     CategorySampler,
@@ -46,8 +49,10 @@ __all__ = [
     "DEFAULT_INSTANCE_PARAMS",
     "DEFAULT_INSTRUCTION_PARAMS",
     "DEFAULT_PERSONAS",
+    "DEFAULT_USER_SIMULATOR_TEMPLATE",
     "CategorySampler",
     "CompletionConfig",
+    "ConversationConfig",
     "EvolveConfig",
     "MagpieConfig",
     "PersonaSampler",
@@ -59,9 +64,11 @@ __all__ = [
     "apply_similarity_threshold",
     "attribute_columns",
     "default_seeds",
+    "extend_conversations",
     "lineage",
     "load_seeds",
     "magpie_prefix",
+    "next_user_prefix",
     "plan_completions",
     "prompt_records",
     "render_template",

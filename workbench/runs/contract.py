@@ -20,9 +20,11 @@ __all__ = [
     "ALL_STAGES",
     "COLUMNS",
     "CORE_COLUMNS",
+    "MESSAGE_TYPE",
     "SCHEMA",
     "STAGES",
     "STATUSES",
+    "TURN_SOURCE_TYPE",
     "Column",
     "ContractError",
     "conform",
@@ -30,13 +32,30 @@ __all__ = [
     "stage_columns",
 ]
 
-STAGES = ("instruction", "instance", "completion", "evolution", "judgment", "ifd")
+STAGES = ("instruction", "instance", "completion", "evolution", "conversation", "judgment", "ifd")
 """The stages this version writes (user code may append rows of other stages)."""
 ALL_STAGES = ("*",)
 STATUSES = ("kept", "dropped", "error")
 
-_GEN = ("instruction", "instance", "completion", "evolution", "judgment")  # rows that are one model call
+_GEN = ("instruction", "instance", "completion", "evolution", "conversation", "judgment")  # rows from model calls
 _SI = ("instruction",)  # self-instruct and Magpie candidates
+_CONV = ("conversation",)  # multi-turn conversations (Magpie n_turns, extend_conversations)
+
+MESSAGE_TYPE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
+"""One chat message, as TRL's conversational datasets hold it."""
+TURN_SOURCE_TYPE = pl.Struct(
+    {
+        "role": pl.Utf8,
+        "step": pl.Utf8,
+        "model": pl.Utf8,
+        "model_sha": pl.Utf8,
+        "seed": pl.Int64,
+        "prompt_hash": pl.Utf8,
+        "finish_reason": pl.Utf8,
+        "source_id": pl.Utf8,
+    }
+)
+"""Who wrote one message of a conversation (see the `turn_sources` column)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +91,8 @@ COLUMNS: tuple[Column, ...] = (
         pl.Utf8,
         ALL_STAGES,
         "the row this one derives from (instance → instruction, completion "
-        "→ prompt, evolution → evolved prompt, judgment/ifd → judged row); null for roots",
+        "→ prompt, evolution → evolved prompt, conversation → the row it extends (a completion, a Magpie "
+        "instruction or a shorter conversation), judgment/ifd → judged row); null for roots",
     ),
     _c(
         "round",
@@ -86,13 +106,14 @@ COLUMNS: tuple[Column, ...] = (
         pl.Utf8,
         ALL_STAGES,
         "what the step produced: the instruction, the answer, the evolved "
-        "prompt, the judge's output, or a one-line IFD summary",
+        "prompt, a conversation's last assistant reply, the judge's output, or a one-line IFD summary",
     ),
     _c(
         "prompt",
         pl.Utf8,
         ALL_STAGES,
-        "the exact prompt sent to the model (chat: the messages as JSON; ifd: the conditioning text)",
+        "the exact prompt sent to the model (chat: the messages as JSON; ifd: the conditioning text; "
+        "conversation: what wrote the user turns, the user-simulator template or Magpie's pre-query prefix)",
     ),
     _c("model", pl.Utf8, ALL_STAGES, "display name of the model (file name or served model name)"),
     _c(
@@ -120,9 +141,24 @@ COLUMNS: tuple[Column, ...] = (
     # -- generation -------------------------------------------------------------------------------
     _c("finish_reason", pl.Utf8, _GEN, "stop, length, error (the engine's finish reason)"),
     _c("raw_text", pl.Utf8, ("instruction", "instance", "evolution"), "the model's output before parsing"),
-    _c("model_id", pl.Utf8, ("completion",), "same as model_sha (kept for the judge's self-preference)"),
-    _c("source", pl.Utf8, ("instruction", "instance"), "which generator: self_instruct or magpie"),
-    _c("run_seed", pl.Int64, ("instruction", "instance"), "the config seed of the self-instruct/Magpie run"),
+    _c(
+        "model_id",
+        pl.Utf8,
+        ("completion", "conversation"),
+        "same as model_sha (kept for the judge's self-preference)",
+    ),
+    _c(
+        "source",
+        pl.Utf8,
+        ("instruction", "instance", "conversation"),
+        "which generator: self_instruct or magpie (conversation: magpie or user_simulator)",
+    ),
+    _c(
+        "run_seed",
+        pl.Int64,
+        ("instruction", "instance", "conversation"),
+        "the config seed of the self-instruct/Magpie/conversation run",
+    ),
     # -- self-instruct and Magpie candidates -------------------------------------------------------
     _c(
         "pool_id",
@@ -150,10 +186,20 @@ COLUMNS: tuple[Column, ...] = (
     _c("seed_nearest_text", pl.Utf8, _SI, "text of the nearest seed task"),
     _c("filter_reason", pl.Utf8, _SI, "the text filter or parse failure that dropped it (null: passed)"),
     # -- tasks and answers --------------------------------------------------------------------------
-    _c("instruction", pl.Utf8, ("instance", "completion"), "the instruction the row answers"),
+    _c(
+        "instruction",
+        pl.Utf8,
+        ("instance", "completion", "conversation"),
+        "the instruction the row answers (conversation: its first user message)",
+    ),
     _c("input", pl.Utf8, ("instance", "completion"), "the task's input ('' when none)"),
     _c("output", pl.Utf8, ("instance",), "the instance's output"),
-    _c("sample", pl.Int64, ("completion",), "sample index among the k answers to one prompt"),
+    _c(
+        "sample",
+        pl.Int64,
+        ("completion", "conversation"),
+        "sample index among the k answers to one prompt (conversation: among the alternative last replies)",
+    ),
     _c("mode", pl.Utf8, ("completion",), "chat (the model's template) or completion (the text template)"),
     _c("target", pl.Utf8, ("completion",), "reference answer (loaded prediction files)"),
     _c("source_file", pl.Utf8, ("completion",), "file the row was loaded from (prediction files)"),
@@ -162,6 +208,28 @@ COLUMNS: tuple[Column, ...] = (
     _c("generation", pl.Int64, ("evolution",), "evolution round (1 = rewrite of the original)"),
     _c("operator", pl.Utf8, ("evolution",), "Evol-Instruct operator that wrote it"),
     _c("parent_text", pl.Utf8, ("evolution",), "the prompt it rewrote"),
+    # -- conversations ------------------------------------------------------------------------------
+    _c(
+        "messages",
+        pl.List(MESSAGE_TYPE),
+        _CONV,
+        "the whole conversation as [{role, content}] (system, user, assistant), TRL's conversational layout",
+    ),
+    _c(
+        "turn_sources",
+        pl.List(TURN_SOURCE_TYPE),
+        _CONV,
+        "one entry per message, in order: role, step that wrote it (source, magpie, user_simulator, "
+        "assistant, system_prompt), model, model_sha, seed, prompt_hash (hash of the exact prompt sent), "
+        "finish_reason, source_id (the row a copied turn came from)",
+    ),
+    _c(
+        "context_id",
+        pl.Utf8,
+        _CONV,
+        "hash of the messages before the last assistant reply: rows sharing it are alternative last "
+        "replies to one context (DPO candidates)",
+    ),
     # -- judgments --------------------------------------------------------------------------------------
     _c("judge_kind", pl.Utf8, ("judgment",), "absolute or pairwise"),
     _c("judge_style", pl.Utf8, ("judgment",), "completion (plain prompt) or chat (user message)"),
@@ -257,12 +325,44 @@ def _legacy(df: pl.DataFrame, where: str) -> pl.DataFrame:
     return df
 
 
+def _struct_by_name(col: pl.Series, dtype: pl.List) -> pl.Series:
+    """A list-of-struct column rebuilt field by field, by name: rows built from dicts hold the struct
+    fields in key order (and a field that was always null as Null), which a positional cast refuses."""
+    assert isinstance(dtype.inner, pl.Struct) and isinstance(col.dtype, pl.List)
+    assert isinstance(col.dtype.inner, pl.Struct)
+    fields = dtype.inner.fields
+    have = {f.name for f in col.dtype.inner.fields}
+    unknown = have - {f.name for f in fields}
+    if unknown:
+        raise TypeError(f"unknown fields {sorted(unknown)}")
+    inner = pl.struct(
+        [
+            (pl.element().struct.field(f.name) if f.name in have else pl.lit(None))
+            .cast(f.dtype, strict=True)
+            .alias(f.name)
+            for f in fields
+        ]
+    )
+    return col.to_frame().select(pl.col(col.name).list.eval(inner)).to_series().cast(dtype)
+
+
 def _cast(df: pl.DataFrame, name: str, dtype: Any, where: str) -> pl.Expr:
     col = df[name]
     if col.dtype == dtype:
         return pl.col(name)
     if col.dtype == pl.Null or col.null_count() == df.height:
         return pl.lit(None, dtype=dtype).alias(name)
+    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+        try:
+            if not (isinstance(col.dtype, pl.List) and isinstance(col.dtype.inner, pl.Struct)):
+                raise TypeError(f"not a list of records but {col.dtype}")
+            return pl.lit(_struct_by_name(col, dtype)).alias(name)
+        except Exception as exc:
+            fields = ", ".join(f.name for f in dtype.inner.fields)
+            raise ContractError(
+                f"{where}: column {name!r} must be a list of records with fields {fields} "
+                f"({_BY_NAME[name].meaning}); got {col.dtype} ({exc}). Use another column name for other data."
+            ) from None
     if dtype == pl.Int64 and col.dtype.is_float():
         fractional = col.drop_nulls().drop_nans()
         if (fractional != fractional.round()).any():

@@ -63,6 +63,12 @@ def reference_texts(seeds: pl.DataFrame, stage: str) -> pl.DataFrame:
     )
 
 
+_STYLE = (
+    "<style>.wb-filters table{border-collapse:collapse}.wb-filters th,.wb-filters td{padding:2px 10px;"
+    "text-align:left;vertical-align:top}.wb-filters tr:nth-child(even) td{background:#f6f6f6}</style>"
+)
+
+
 def _split_words(text: str) -> tuple[str, ...]:
     return tuple(w.strip() for w in text.replace("\n", ",").split(",") if w.strip())
 
@@ -168,12 +174,13 @@ class FilterPanel(JobControlsMixin, W.VBox):
         self.apply_button.on_click(lambda _b: self.apply())
         session.subscribe(self._on_session)
         super().__init__([
-            W.HTML("<b>Filters</b>: re-filter the rows already generated; every dropped row says why. "
+            W.HTML(_STYLE + "<b>Filters</b>: re-filter the rows already generated; every dropped row says why. "
                    "<b>Apply to run</b> records the drops (no row is deleted)."),
             row([self.stage]),
             row([self.use_length, self.min_words, self.max_words]),
             row([self.use_keywords, self.blocklist]),
-            row([self.use_rouge, self.rouge_max, self.use_near_dup, self.near_dup]),
+            row([self.use_rouge, self.rouge_max]),
+            row([self.use_near_dup, self.near_dup]),
             row([self.use_decontam, self.bench_path, self.bench_column, self.ngram]),
             self._ifd_box,
             row([self.apply_button, self.apply_status]),

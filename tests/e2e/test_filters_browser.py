@@ -31,7 +31,13 @@ LENGTH_DROPPED = ".wb-filters .wb-filters-counts tr[data-filter='length'] td.wb-
 
 
 def _notebook() -> str:
-    cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": SETUP}
+    cell: dict[str, object] = {
+        "cell_type": "code",
+        "metadata": {},
+        "execution_count": None,
+        "outputs": [],
+        "source": SETUP,
+    }
     return json.dumps({"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
                        "nbformat": 4, "nbformat_minor": 5})  # fmt: skip
 

@@ -87,3 +87,50 @@ def test_magpie_generates_from_prefix_and_filters(tmp_path):
     assert by_text["How can I keep basil alive on my windowsill?"] == "near_duplicate"
     kept = rows.filter(pl.col("status") == "kept")
     assert kept.height == 2
+
+
+def test_n_turns_grows_kept_user_turns_into_conversations(tmp_path):
+    from workbench.generate import next_user_prefix
+
+    turns = iter(["How do I keep basil alive on a windowsill?", "Hi there"])
+
+    def responder(req):
+        if req.messages is not None:  # the assistant answers through the chat template
+            return f"Sure: {req.messages[-1]['content']}"
+        if req.prompt == "<|im_start|>user\n":  # first user turns, from the bare pre-query prefix
+            return next(turns)
+        return "And what about mint on the same windowsill?"  # later user turns, from the conversation
+
+    backend = FakeBackend(responder=responder, chat_template=CHATML_TEMPLATE)
+    store = RunStore.create(tmp_path, "m")
+    cfg = MagpieConfig(num_prompts=2, n_turns=2, seed=4)
+    convs = run_magpie(backend, store, cfg)
+    rows = store.rows()
+    instr = rows.filter(pl.col("stage") == "instruction")
+    assert instr["status"].to_list() == ["kept", "dropped"]  # "Hi there" is too short: no conversation
+    assert convs.height == 1 and convs["parent_id"].to_list() == [instr["id"][0]]
+    msgs = convs["messages"].to_list()[0]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant"]
+    assert msgs[2]["content"] == "And what about mint on the same windowsill?"
+    assert msgs[3]["content"] == "Sure: And what about mint on the same windowsill?"
+    # The second user turn was written from the conversation rendered by the template + the user prefix.
+    second = [c for c in backend.calls if c.prompt and c.prompt != "<|im_start|>user\n"]
+    assert len(second) == 1 and second[0].parse_special
+    assert second[0].prompt == next_user_prefix(CHATML_TEMPLATE, msgs[:2])
+    assert second[0].prompt.endswith("Sure: How do I keep basil alive on a windowsill?<|im_end|>\n<|im_start|>user\n")
+    assert "<|im_end|>" in second[0].params.stop
+    sources = convs["turn_sources"].to_list()[0]
+    assert [(s["role"], s["step"]) for s in sources] == [
+        ("user", "magpie"), ("assistant", "assistant"), ("user", "magpie"), ("assistant", "assistant")
+    ]
+    assert sources[0]["source_id"] == instr["id"][0] and sources[0]["seed"] == instr["seed"][0]
+    assert convs["source"].to_list() == ["magpie"] and convs["prompt"].to_list() == ["<|im_start|>user\n"]
+    # Resume: the same config regenerates nothing and returns the same conversation.
+    calls = len(backend.calls)
+    again = run_magpie(backend, store, cfg)
+    assert len(backend.calls) == calls and again["id"].to_list() == convs["id"].to_list()
+
+
+def test_n_turns_on_a_base_model_is_refused(tmp_path):
+    with pytest.raises(NoChatTemplateError, match=r"no chat template.*Magpie"):
+        run_magpie(FakeBackend(), RunStore.create(tmp_path, "r"), MagpieConfig(n_turns=3))

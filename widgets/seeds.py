@@ -1,4 +1,8 @@
-"""The seed-pool editor: pick a seed to edit it, or start a new one, and import a seed file.
+"""The seed-pool editor: pick a seed to edit it, or start a new one, and import seeds from a file, a
+folder saved with `save_to_disk` or a Hugging Face dataset (`hf://owner/name[:split]`, columns mapped).
+
+A seed's examples (its instances) are edited one at a time: the example picker chooses which one the
+input/output boxes show, and Update saves every example of the seed.
 
 The form is always in one of two modes, shown above it: editing a picked seed (Update saves it), or
 a new seed (New clears the form). Add always saves the form as a *new* seed; when a seed is picked,
@@ -17,6 +21,7 @@ import polars as pl
 
 from widgets.ui import row, tip
 from workbench.generate.seeds import SEED_SCHEMA, default_seeds, load_seeds
+from workbench.jobs import Job
 from workbench.session import Session
 
 __all__ = ["SeedsPanel"]
@@ -35,7 +40,10 @@ class SeedsPanel(widgets.VBox):
         self.session = session
         self.seeds: pl.DataFrame = load_seeds(seeds) if seeds is not None else default_seeds()
         self._listeners: list[Any] = []
-        self._shown_example: tuple[str, str] | None = None  # the picked seed's example, as loaded
+        self._instances: list[dict[str, str]] = []  # the form's examples; the boxes show one of them
+        self._shown_instances: list[dict[str, str]] = []  # the picked seed's examples, as loaded
+        self.import_job: Job | None = None
+        self._syncing = False
         self.picker = tip(widgets.Select(options=[], rows=8, description="seeds", layout=_FULL),
                           "The seed pool: pick a seed to edit it in the form below.")  # fmt: skip
         self.mode_label = widgets.HTML()
@@ -49,6 +57,16 @@ class SeedsPanel(widgets.VBox):
                                  "Optional input the task works on (leave empty if the instruction says it all).")  # fmt: skip
         self.example_output = tip(widgets.Textarea(description="example output", layout=_FULL),
                                   "A good answer to this task, shown to the model as an example.")  # fmt: skip
+        self.example_picker = tip(widgets.Dropdown(options=[("example 1 of 1", 0)], value=0,
+                                                   description="example", layout={"width": "220px"}),
+                                  "Which of this seed's examples the two boxes above show and edit.")  # fmt: skip
+        self.add_example_button = tip(widgets.Button(description="Add example", icon="plus-square"),
+                                      "Give this seed one more example (an empty one to fill in).")  # fmt: skip
+        self.remove_example_button = tip(widgets.Button(description="Remove example", icon="minus-square"),
+                                         "Drop the example shown from this seed.")  # fmt: skip
+        self.example_picker.add_class("wb-seeds-example-picker")
+        self.add_example_button.add_class("wb-seeds-add-example")
+        self.remove_example_button.add_class("wb-seeds-remove-example")
         self.new_button = tip(widgets.Button(description="New", icon="file"),
                               "Clear the form to write a new seed from scratch.")  # fmt: skip
         self.add_button = tip(widgets.Button(description="Add as new seed", icon="plus"),
@@ -60,10 +78,20 @@ class SeedsPanel(widgets.VBox):
         for b in (self.new_button, self.add_button, self.update_button, self.remove_button):
             b.add_class("wb-seeds-" + b.description.split()[0].lower())
         self.import_path = tip(
-            widgets.Text(placeholder="path to .jsonl / .csv / .json / .parquet", description="import",
-                         layout=_FULL),
-            "The path of a seed file whose tasks replace the pool.",
+            widgets.Text(placeholder=".jsonl / .csv / .json / .parquet path, saved dataset folder, or "
+                         "hf://owner/name[:split]", description="import", layout=_FULL),
+            "A seed file, a dataset folder or a Hugging Face dataset whose tasks replace the pool.",
         )  # fmt: skip
+        self.map_instruction = tip(widgets.Text(description="instruction col", placeholder="instruction",
+                                                layout={"width": "230px"}),
+                                   "The column that holds the task (empty: a column named instruction).")  # fmt: skip
+        self.map_input = tip(widgets.Text(description="input col", placeholder="(none)", layout={"width": "200px"}),
+                             "The column that holds an example's input, if any.")  # fmt: skip
+        self.map_output = tip(widgets.Text(description="output col", placeholder="(none)", layout={"width": "200px"}),
+                              "The column that holds an example's answer, if any.")  # fmt: skip
+        self.import_limit = tip(widgets.BoundedIntText(value=200, min=1, max=100_000, description="at most",
+                                                       layout={"width": "170px"}),
+                                "Import only the first rows of a large dataset.")  # fmt: skip
         self.import_button = tip(widgets.Button(description="Import (replace)", icon="upload"),
                                  "Replace the whole pool with the seeds in this file.")  # fmt: skip
         self.status = widgets.HTML()
@@ -74,6 +102,9 @@ class SeedsPanel(widgets.VBox):
         self.update_button.on_click(lambda _: self.update())
         self.remove_button.on_click(lambda _: self.remove())
         self.import_button.on_click(lambda _: self.import_file(self.import_path.value))
+        self.example_picker.observe(self._on_example, names="value")
+        self.add_example_button.on_click(lambda _: self._guard(self.add_example))
+        self.remove_example_button.on_click(lambda _: self._guard(self.remove_example))
         super().__init__(
             [
                 self.picker,
@@ -82,8 +113,10 @@ class SeedsPanel(widgets.VBox):
                 row([self.category, self.is_classification]),
                 self.example_input,
                 self.example_output,
+                row([self.example_picker, self.add_example_button, self.remove_example_button]),
                 row([self.new_button, self.add_button, self.update_button, self.remove_button]),
                 widgets.HBox([self.import_path, self.import_button], layout={"width": "100%"}),
+                row([self.map_instruction, self.map_input, self.map_output, self.import_limit]),
                 self.status,
             ],
             layout={"width": "100%", "overflow_x": "hidden"},
@@ -97,11 +130,59 @@ class SeedsPanel(widgets.VBox):
         self._listeners.append(fn)
 
     def _example(self, *, for_new: bool) -> tuple[list[dict[str, str]], str]:
-        """The form's example as seed instances, and a note when a picked seed's example was left out."""
-        inp, out = self.example_input.value, self.example_output.value
-        if for_new and self.picker.value is not None and self._shown_example == (inp, out) and (inp or out):
-            return [], f" without an example (the example shown was {self.picker.value}'s and was not copied)"
-        return ([{"input": inp, "output": out}] if (inp or out) else []), ""
+        """The form's examples as seed instances, and a note when a picked seed's examples were left out."""
+        self._store_shown()
+        instances = [i for i in self._instances if i["input"] or i["output"]]
+        if for_new and self.picker.value is not None and instances and self._instances == self._shown_instances:
+            return [], f" without an example (the examples shown were {self.picker.value}'s and were not copied)"
+        return instances, ""
+
+    def _store_shown(self) -> None:
+        """Write the boxes back into the example they show."""
+        if not self._instances:
+            self._instances = [{"input": "", "output": ""}]
+        k = min(int(self.example_picker.value or 0), len(self._instances) - 1)
+        self._instances[k] = {"input": self.example_input.value, "output": self.example_output.value}
+
+    def _show_examples(self, index: int) -> None:
+        if not self._instances:
+            self._instances = [{"input": "", "output": ""}]
+        index = max(0, min(index, len(self._instances) - 1))
+        n = len(self._instances)
+        options = tuple((f"example {i + 1} of {n}", i) for i in range(n))
+        self._syncing = True  # the picker moves here; its observer must not store the boxes again
+        try:
+            if tuple(self.example_picker.options) != options:
+                self.example_picker.options = options
+            self.example_picker.value = index
+        finally:
+            self._syncing = False
+        shown = self._instances[index]
+        self.example_input.value, self.example_output.value = shown["input"], shown["output"]
+        self.remove_example_button.disabled = n == 1
+
+    def _on_example(self, change: dict[str, Any]) -> None:
+        old, new = change["old"], change["new"]
+        if self._syncing or new is None or old == new or not self._instances:
+            return
+        if old is not None and old < len(self._instances):
+            self._instances[old] = {"input": self.example_input.value, "output": self.example_output.value}
+        self._show_examples(new)
+
+    def add_example(self) -> None:
+        """One more (empty) example for the form's seed; Update or Add saves it."""
+        self._store_shown()
+        self._instances.append({"input": "", "output": ""})
+        self._show_examples(len(self._instances) - 1)
+
+    def remove_example(self) -> None:
+        """Drop the example shown (a seed keeps at least an empty one in the form)."""
+        self._store_shown()
+        if len(self._instances) <= 1:
+            raise ValueError("this is the seed's only example; clear its boxes to save the seed without one")
+        k = int(self.example_picker.value or 0)
+        del self._instances[k]
+        self._show_examples(min(k, len(self._instances) - 1))
 
     def _record(self, seed_id: str, *, for_new: bool = False) -> tuple[dict[str, Any], str]:
         text = self.instruction.value.strip()
@@ -129,9 +210,10 @@ class SeedsPanel(widgets.VBox):
     def new(self) -> None:
         """Clear the form and the selection: the next Add writes a seed from scratch."""
         self.picker.value = None
-        self._shown_example = None
         self.instruction.value = self.category.value = ""
         self.example_input.value = self.example_output.value = ""
+        self._instances, self._shown_instances = [{"input": "", "output": ""}], []
+        self._show_examples(0)
         self.is_classification.value = False
         self.status.value = ""
         self._show_mode()
@@ -157,7 +239,7 @@ class SeedsPanel(widgets.VBox):
             new = pl.DataFrame([rec], schema=SEED_SCHEMA)
             rows = [new if r == sid else self.seeds.filter(pl.col("id") == r) for r in self.seeds["id"]]
             self._set(pl.concat(rows), f"updated {sid}")
-            self._shown_example = (self.example_input.value, self.example_output.value)
+            self._shown_instances = [dict(i) for i in self._instances]
 
         self._guard(_update)
 
@@ -172,14 +254,42 @@ class SeedsPanel(widgets.VBox):
 
         self._guard(_remove)
 
-    def import_file(self, path: str | Path) -> None:
-        def _import() -> None:
-            if not str(path).strip():
-                raise ValueError("give the path of a seed file to import")
-            seeds = load_seeds(path)
-            self._set(seeds, f"imported {seeds.height} seeds from {path}")
+    def import_file(self, path: str | Path) -> Job | None:
+        """Replace the pool with the seeds at `path`, mapped by the column boxes. A Hugging Face dataset
+        downloads in a worker thread (the returned Job); files load at once."""
+        text = str(path).strip()
+        mapping = {field: box.value.strip() for field, box in (("instruction", self.map_instruction),
+                   ("input", self.map_input), ("output", self.map_output)) if box.value.strip()}  # fmt: skip
+        if not text:
+            self._guard(self._fail, "give the path of a seed file, a dataset folder or hf://owner/name to import")
+            return None
+        if not text.startswith("hf://"):
+            self._guard(lambda: self._set(load_seeds(text, **mapping), f"imported seeds from {text}"))
+            return None
+        if self.import_job is not None and self.import_job.running:
+            self._guard(self._fail, "an import is still running")
+            return None
+        limit = int(self.import_limit.value)
 
-        self._guard(_import)
+        def work(_report: Any, _cancel: Any) -> pl.DataFrame:
+            return load_seeds(text, limit=limit, **mapping)
+
+        def done(job: Job) -> None:
+            self.import_button.disabled = False
+            if job.state == "failed":
+                self._guard(self._fail, str(job.error))
+            elif job.result is not None:
+                self._set(job.result, f"imported the first {job.result.height} rows of {text}")
+
+        self.import_button.disabled = True
+        self.status.value = html.escape(f"loading {text}… (a dataset not yet cached is downloaded once)")
+        self.import_job = Job(work, name="import-seeds")
+        self.import_job.on_done.append(done)
+        return self.import_job.start()
+
+    @staticmethod
+    def _fail(message: str) -> None:
+        raise ValueError(message)
 
     def _set(self, seeds: pl.DataFrame, message: str) -> None:
         self.seeds = seeds
@@ -219,7 +329,7 @@ class SeedsPanel(widgets.VBox):
         self.instruction.value = row["instruction"]
         self.category.value = row["category"]
         self.is_classification.value = bool(row["is_classification"])
-        first = row["instances"][0] if row["instances"] else {"input": "", "output": ""}
-        self.example_input.value, self.example_output.value = first["input"], first["output"]
-        self._shown_example = (first["input"], first["output"])
+        self._instances = [dict(i) for i in row["instances"]] or [{"input": "", "output": ""}]
+        self._shown_instances = [dict(i) for i in self._instances]
+        self._show_examples(0)
         self._show_mode()

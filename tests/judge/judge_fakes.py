@@ -7,10 +7,13 @@ import re
 
 from workbench.engine import FakeBackend, GenerationRequest, TokenLogprob
 
+# The response is followed by a blank line, or (rubric-first templates) ends the prompt.
+_END = r"(?:\n\n|\nFeedback:|\Z)"
+
 
 def answer_of(req: GenerationRequest) -> str:
     text = req.prompt if req.prompt is not None else req.messages[-1]["content"]  # type: ignore[index]
-    m = re.search(r"Response to grade:\n(.*?)\n\n", text, re.S)
+    m = re.search(r"Response to grade:\n(.*?)" + _END, text, re.S)
     return m.group(1) if m else ""
 
 
@@ -28,7 +31,7 @@ def longer_pair_judge(req: GenerationRequest) -> str:
     """Prefers the longer of the two responses, whatever the order (no position bias)."""
     text = req.prompt if req.prompt is not None else req.messages[-1]["content"]  # type: ignore[index]
     a = re.search(r"Response A:\n(.*?)\n\nResponse B:", text, re.S).group(1)  # type: ignore[union-attr]
-    b = re.search(r"Response B:\n(.*?)\n\n", text, re.S).group(1)  # type: ignore[union-attr]
+    b = re.search(r"Response B:\n(.*?)" + _END, text, re.S).group(1)  # type: ignore[union-attr]
     return " Longer wins.\nWinner: " + ("A" if len(a) > len(b) else "B" if len(b) > len(a) else "tie")
 
 

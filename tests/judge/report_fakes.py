@@ -9,7 +9,8 @@ from collections.abc import Callable
 from workbench.engine import FakeBackend, GenerationRequest, TokenLogprob
 
 _PAIR = re.compile(
-    r"Response A:\n(.*?)\n\nResponse B:\n(.*?)\n\n(?:Reference answer|Criteria:|Write one)", re.S
+    # Row-first templates continue after the pair; rubric-first ones end with it (then the feedback cue).
+    r"Response A:\n(.*?)\n\nResponse B:\n(.*?)(?:\n\n(?:Reference answer|Criteria:|Write one)|\nFeedback:|\Z)", re.S
 )
 
 

@@ -54,7 +54,7 @@ def test_both_orders_run_and_a_position_biased_judge_flips_every_time(store, rub
     assert out.filter(pl.col("pair_order") == "BA")["parent_id"].to_list() == ["b1", "b2", "b3"]
     assert out["preferred_id"].to_list() == out["parent_id"].to_list()
     req = backend.calls[1]
-    assert req.prompt is not None and req.prompt.index("a longer answer") < req.prompt.index("short")
+    assert req.prompt is not None and req.prompt.index("Response A:\na longer answer") < req.prompt.index("Response B:\nshort")
     assert req.params.grammar is not None and '"tie"' in req.params.grammar
     rates = flip_rates(out).to_dicts()[0]
     assert rates["pairs"] == 3 and rates["both_parsed"] == 3 and rates["flips"] == 3

@@ -19,11 +19,15 @@ from .rubric import Rubric
 
 __all__ = ["FEWSHOT_PAIRWISE_TEMPLATE", "fewshot_rubric", "with_examples"]
 
+# The rubric's fixed part (task, criteria, output format) first, so every pair's prompt starts with the same
+# tokens; the examples (chosen per pair) and the pair follow.
 FEWSHOT_PAIRWISE_TEMPLATE = """\
 You are a strict grader comparing two responses. {{ task_description }}
 Criteria:
 {% for c in criteria %}- {{ c }}
 {% endfor %}
+Write one short sentence of feedback, then "Winner: " and {% if allow_ties %}A, B or tie{% else %}A or B{% endif %}.
+
 {% for ex in fewshot_examples | default([]) %}Example {{ loop.index }}.
 Instruction:
 {{ ex.instruction }}
@@ -44,9 +48,7 @@ Response A:
 {{ response_a }}
 
 Response B:
-{{ response_b }}
-
-Write one short sentence of feedback, then "Winner: " and {% if allow_ties %}A, B or tie{% else %}A or B{% endif %}."""
+{{ response_b }}"""
 
 
 def fewshot_rubric(rubric: Rubric) -> Rubric:

@@ -10,7 +10,7 @@ version comparisons line up.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
@@ -18,7 +18,53 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..runs import content_hash
 
-DEFAULT_ABSOLUTE_TEMPLATE = """\
+# Everything the rubric fixes (task, criteria, levels, output format) comes first and the row (instruction,
+# reference, response) last, so every prompt of a judge run starts with the same long token prefix: the engine
+# computes its KV once and copies it to the other rows (and keeps it between calls), instead of prefilling the
+# rubric for every row. The row-first order of earlier versions stays available (ROW_FIRST_*_TEMPLATE, or
+# `templates_for("row_first")`); the two orders hash to different rubric versions.
+RUBRIC_FIRST_ABSOLUTE_TEMPLATE = """\
+You are a strict grader. {{ task_description }}
+
+Criteria:
+{% for c in criteria %}- {{ c }}
+{% endfor %}
+Score rubric ({{ min_score }} to {{ max_score }}):
+{% for level in levels %}{{ level.score }}: {{ level.description }}
+{% endfor %}
+Write one short sentence of feedback, then "Score: " and an integer from {{ min_score }} to {{ max_score }}.
+
+Instruction:
+{{ instruction }}
+{% if reference_answer %}
+Reference answer (a response that deserves the top score):
+{{ reference_answer }}
+{% endif %}
+Response to grade:
+{{ response }}"""
+
+RUBRIC_FIRST_PAIRWISE_TEMPLATE = """\
+You are a strict grader comparing two responses. {{ task_description }}
+
+Criteria:
+{% for c in criteria %}- {{ c }}
+{% endfor %}
+Write one short sentence of feedback, then "Winner: " and {% if allow_ties %}A, B or tie{% else %}A or B{% endif %}.
+
+Instruction:
+{{ instruction }}
+{% if reference_answer %}
+Reference answer:
+{{ reference_answer }}
+{% endif %}
+Response A:
+{{ response_a }}
+
+Response B:
+{{ response_b }}"""
+
+# The order of earlier versions (the row in the middle).
+ROW_FIRST_ABSOLUTE_TEMPLATE = """\
 You are a strict grader. {{ task_description }}
 
 Instruction:
@@ -38,7 +84,7 @@ Score rubric ({{ min_score }} to {{ max_score }}):
 {% endfor %}
 Write one short sentence of feedback, then "Score: " and an integer from {{ min_score }} to {{ max_score }}."""
 
-DEFAULT_PAIRWISE_TEMPLATE = """\
+ROW_FIRST_PAIRWISE_TEMPLATE = """\
 You are a strict grader comparing two responses. {{ task_description }}
 
 Instruction:
@@ -57,6 +103,26 @@ Criteria:
 {% for c in criteria %}- {{ c }}
 {% endfor %}
 Write one short sentence of feedback, then "Winner: " and {% if allow_ties %}A, B or tie{% else %}A or B{% endif %}."""
+
+TemplateOrder = Literal["rubric_first", "row_first"]
+"""Where the row goes in a default template: after everything the rubric fixes (the default), or in the
+middle (the order of earlier versions: instruction and response before the criteria and levels)."""
+
+TEMPLATES: dict[TemplateOrder, tuple[str, str]] = {
+    "rubric_first": (RUBRIC_FIRST_ABSOLUTE_TEMPLATE, RUBRIC_FIRST_PAIRWISE_TEMPLATE),
+    "row_first": (ROW_FIRST_ABSOLUTE_TEMPLATE, ROW_FIRST_PAIRWISE_TEMPLATE),
+}
+
+DEFAULT_ABSOLUTE_TEMPLATE, DEFAULT_PAIRWISE_TEMPLATE = TEMPLATES["rubric_first"]
+
+
+def templates_for(order: TemplateOrder) -> dict[str, str]:
+    """The default templates in `order`, as rubric fields: `rubric.edit(**templates_for("row_first"))`."""
+    if order not in TEMPLATES:
+        raise RubricError(f"template order must be one of {sorted(TEMPLATES)}, got {order!r}")
+    absolute, pairwise = TEMPLATES[order]
+    return {"template": absolute, "pairwise_template": pairwise}
+
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 

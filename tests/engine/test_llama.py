@@ -215,30 +215,23 @@ def test_count_tokens(llama_backend):
 
 
 def test_shared_prompt_prefixes_are_copied_not_recomputed(default_model_path):
-    """Rows sharing a long prompt prefix copy the first row's KV cells; the numbers must match what
-    the row computes on its own (n_parallel=1 never shares) up to batch rounding, which moves a
+    """Rows sharing a long prompt prefix get its KV cells computed once (prefix_cache.py); the numbers must
+    match what the row computes on its own (n_parallel=1 never shares) up to batch rounding, which moves a
     log-probability by a few hundredths here; a misplaced or missing cell would move it far more."""
-    header = "Below are tasks and their answers.\n\nTask 1: Give three synonyms for 'happy'.\nAnswer: glad, joyful.\n\n"
-    prompts = [header + f"Task 2: Write about {t}.\nAnswer:" for t in ("rain", "tea", "maps")]
+    header = ("Below are tasks and their answers.\n\nTask 1: Give three synonyms for 'happy'.\nAnswer: glad, joyful.\n\n"
+              "Task 2: Give three synonyms for 'sad'.\nAnswer: unhappy, low, blue.\n\n")
+    prompts = [header + f"Task 3: Write about {t}.\nAnswer:" for t in ("rain", "tea", "maps")]
     reqs_ = [GenerationRequest(prompt=p, params=SamplingParams(max_tokens=4, temperature=0.0, logprobs=1)) for p in prompts]
-    from workbench.engine.llama import InProcessLlamaBackend  # the spy needs the engine's own object
+    from workbench.engine.llama import InProcessLlamaBackend
 
     shared = InProcessLlamaBackend(default_model_path, n_parallel=4, n_ctx_per_seq=256)
     solo = InProcessLlamaBackend(default_model_path, n_parallel=1, n_ctx_per_seq=256)
     try:
-        copies = []
-        orig = shared._take_shared_prefix
-
-        def spy(slot):
-            before = slot.donor
-            orig(slot)
-            if before is not None and slot.donor is None and slot.fed > 0:
-                copies.append(slot.fed)
-
-        shared._take_shared_prefix = spy
         a = shared.generate(reqs_)
         b = solo.generate(reqs_)
-        assert len(copies) == 2 and all(n >= 16 for n in copies)  # rows 2 and 3 copied the header
+        stats = shared.last_prefix_stats
+        assert stats.groups == 1 and stats.copied_tokens >= 3 * 32  # every row copied the header's cells
+        assert stats.prefill_tokens == stats.prompt_tokens - stats.copied_tokens + stats.copied_tokens // 3
         for x, y in zip(a, b, strict=True):
             assert x.logprobs[0].logprob == pytest.approx(y.logprobs[0].logprob, abs=0.1)
             assert x.text[:1] == y.text[:1]

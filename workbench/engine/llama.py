@@ -1,7 +1,8 @@
 """In-process llama.cpp backend: continuous batching over many sequences with one `llama_decode` per step.
 
 Each step feeds one token for every row that is generating plus chunks of waiting prompts (prefill)
-up to `n_batch` tokens; a finished row frees its sequence slot for the next request at once.
+up to `n_batch` tokens; a finished row frees its sequence slot for the next request at once. Prompt
+prefixes that rows share are computed once per call, or taken from earlier calls (prefix_cache.py).
 """
 
 from __future__ import annotations
@@ -29,13 +30,11 @@ from .llama_sampling import (
     token_logprobs,
 )
 from .params import GenerationRequest
+from .prefix_cache import PrefixCache, PrefixStats, SeqState, load_seq, share_prefixes
 from .protocol import ProgressCallback, ResultCallback
 from .results import Generation, Progress, TokenLogprob, TokenScores
 
 _PROGRESS_EVERY_S = 0.25
-# A new row whose prompt starts with at least this many tokens of a row being decoded copies that
-# row's KV cells instead of computing them again (few-shot prompts share long headers).
-_MIN_SHARED_PREFIX = 16
 
 
 @dataclass
@@ -45,6 +44,7 @@ class _Row:
     prompt_text: str
     tokens: list[int]
     gbnf: str | None
+    shared: SeqState | None = None  # the prefix this row shares with others (computed before the loop)
 
 
 @dataclass
@@ -60,9 +60,6 @@ class _Slot:
     decoder: codecs.IncrementalDecoder | None = None
     logprobs: list[TokenLogprob] | None = None
     started: float = 0.0
-    donor: _Slot | None = None  # the slot whose prompt prefix this row will copy
-    donor_row: _Row | None = None
-    shared: int = 0  # prompt tokens to copy from the donor
 
 
 class InProcessLlamaBackend(ModelFileIdentity):
@@ -80,8 +77,16 @@ class InProcessLlamaBackend(ModelFileIdentity):
         n_batch: int = 512,
         n_threads: int | None = None,
         buffer_policy: BufferPolicy | None = None,
+        prefix_cache_tokens: int = 4096,
+        prefix_cache_entries: int = 8,
     ) -> None:
+        """`prefix_cache_tokens` / `prefix_cache_entries` bound the shared prompt prefixes kept between
+        calls (host memory: tokens x the model's KV bytes per token, ~18 KB for Gemma 3 270M); 0 keeps
+        none (a call still shares prefixes among its own rows). Texts are the same either way."""
         check_sizes(n_batch=n_batch)
+        self.prefix_cache = PrefixCache(prefix_cache_tokens, prefix_cache_entries)
+        self.prefix_stats = PrefixStats()  # summed over calls
+        self.last_prefix_stats = PrefixStats()
         self.model = LlamaModel(path, buffer_policy=buffer_policy)
         if n_parallel is None:
             n_parallel = auto_parallel(self.model.info.metadata, n_ctx_per_seq)
@@ -165,6 +170,9 @@ class InProcessLlamaBackend(ModelFileIdentity):
                 on_progress(Progress(len(results), total, int(state["tokens"]), now - t0, n_err))
 
         with self._lock:
+            stats = PrefixStats(prompt_tokens=sum(len(r.tokens) for r in rows))
+            if self.n_parallel > 1:  # n_parallel=1 promises texts that do not depend on the other requests
+                share_prefixes(self, rows, stats, cancel)
             queue = deque(rows)
             slots = [_Slot(seq=s) for s in range(self.n_parallel)]
             try:
@@ -173,8 +181,8 @@ class InProcessLlamaBackend(ModelFileIdentity):
                         break
                     for slot in slots:
                         if slot.row is None and queue:
-                            self._start(slot, queue.popleft(), slots)
-                    state["tokens"] += self._step(slots, finish)
+                            self._start(slot, queue.popleft())
+                    state["tokens"] += self._step(slots, finish, stats)
                     report()
             finally:
                 for slot in slots:
@@ -183,20 +191,17 @@ class InProcessLlamaBackend(ModelFileIdentity):
                         self._release(slot)
                 for row in queue:
                     finish(row.index, Generation(row.request.key, "", "cancelled", prompt_text=row.prompt_text))
+                self.last_prefix_stats = stats
+                self.prefix_stats.add(stats)
         report(force=True)
         return [results[i] for i in range(total)]
 
-    def _start(self, slot: _Slot, row: _Row, slots: list[_Slot]) -> None:
+    def _start(self, slot: _Slot, row: _Row) -> None:
         lc.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
         slot.row, slot.fed, slot.pos, slot.next_token = row, 0, 0, None
-        slot.donor, slot.donor_row, slot.shared = None, None, 0
-        best = _MIN_SHARED_PREFIX - 1
-        for other in slots:  # the longest shared prompt prefix among rows in flight
-            if other is slot or other.row is None or other.donor is not None:
-                continue
-            n = _common_prefix(row.tokens, other.row.tokens, len(row.tokens) - 1)
-            if n > best:
-                best, slot.donor, slot.donor_row, slot.shared = n, other, other.row, n
+        if row.shared is not None:  # its shared prefix's cells, copied (only those cells: no graph re-reserve)
+            load_seq(self.ctx, self.memory, row.shared, slot.seq, len(row.shared.tokens))
+            slot.fed = slot.pos = len(row.shared.tokens)
         slot.sampler = SequenceSampler(self.model, row.request.params, row.gbnf)
         slot.out_tokens, slot.text = [], ""
         slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -206,7 +211,7 @@ class InProcessLlamaBackend(ModelFileIdentity):
     def _release(self, slot: _Slot) -> None:
         if slot.sampler is not None:
             slot.sampler.free()
-        slot.row, slot.sampler, slot.donor, slot.donor_row = None, None, None, None
+        slot.row, slot.sampler = None, None
         lc.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
 
     def _result(self, slot: _Slot, reason: str, error: str | None = None) -> Generation:
@@ -229,27 +234,8 @@ class InProcessLlamaBackend(ModelFileIdentity):
         self._batch.seq_id[n][0] = seq
         self._b_logits[n] = 1 if logits else 0
 
-    def _take_shared_prefix(self, slot: _Slot) -> None:
-        """Copy the donor's KV cells once it has decoded the shared prefix (or give up if it left)."""
-        donor = slot.donor
-        assert donor is not None
-        if donor.row is not slot.donor_row:  # the donor finished first: compute the prompt ourselves
-            slot.donor, slot.donor_row = None, None
-            return
-        if donor.fed < slot.shared:
-            return
-        # Streams are separate buffers: llama.cpp copies the donor's whole stream (at the start of
-        # the next decode), then the cells past the shared prefix are dropped.
-        lc.llama_memory_seq_cp(self.memory, donor.seq, slot.seq, -1, -1)
-        lc.llama_memory_seq_rm(self.memory, slot.seq, slot.shared, -1)
-        slot.fed = slot.pos = slot.shared
-        slot.donor, slot.donor_row = None, None
-
-    def _step(self, slots: list[_Slot], finish) -> int:
+    def _step(self, slots: list[_Slot], finish, stats: PrefixStats) -> int:
         """One llama_decode over every active row; returns how many tokens were generated."""
-        for slot in slots:
-            if slot.row is not None and slot.donor is not None:
-                self._take_shared_prefix(slot)
         n = 0
         outputs: list[tuple[_Slot, int]] = []
         for slot in slots:  # rows already generating: one token each
@@ -260,7 +246,7 @@ class InProcessLlamaBackend(ModelFileIdentity):
                 slot.next_token = None
                 n += 1
         for slot in slots:  # then prompt chunks, as many as fit in this batch
-            if slot.row is None or slot.donor is not None or slot.fed >= len(slot.row.tokens) or n >= self.n_batch:
+            if slot.row is None or slot.fed >= len(slot.row.tokens) or n >= self.n_batch:
                 continue
             take = min(len(slot.row.tokens) - slot.fed, self.n_batch - n)
             for k in range(take):
@@ -271,6 +257,7 @@ class InProcessLlamaBackend(ModelFileIdentity):
                 slot.pos += 1
                 n += 1
             slot.fed += take
+            stats.prefill_tokens += take
         if n == 0:
             return 0
         self._batch.n_tokens = n
@@ -465,10 +452,3 @@ def auto_parallel(meta: dict, n_ctx_per_seq: int, *, budget: int = _KV_BUDGET_BY
     per_token = n_layer * n_head_kv * (head_dim + v_dim) * 2
     return int(max(1, min(cap, budget // max(per_token * n_ctx_per_seq, 1))))
 
-
-def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
-    n = min(len(a), len(b), limit)
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

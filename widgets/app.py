@@ -36,8 +36,10 @@ __all__ = ["TAB_TITLES", "AnswersPanel", "Workbench", "spec_of"]
 
 TAB_TITLES = ("Seeds", "Generate", "Filters", "Inspect", "Judge", "Diversity", "Export")
 MODEL_HELP = (
-    "Use 'default' (the bundled Gemma 3 270M), the path of a .gguf file, "
-    "or the URL of an OpenAI-compatible server such as http://127.0.0.1:8080/v1."
+    "Use 'default' (the bundled Gemma 3 270M), 'smollm2' (the bundled SmolLM2-135M-Instruct chat model), "
+    "the path of a .gguf file, a Hugging Face GGUF such as hf://owner/repo/file.gguf or hf://owner/repo:Q4_K_M "
+    "(downloaded once into the Hugging Face cache), or the URL of an OpenAI-compatible server such as "
+    "http://127.0.0.1:8080/v1."
 )
 
 
@@ -176,10 +178,10 @@ class Workbench(W.VBox):
         self._diversity_stale = True
 
         self.model_input = W.Text(value=self.model_spec, description="model", continuous_update=False,
-                                  placeholder="default · /path/to/model.gguf · http://127.0.0.1:8080/v1",
+                                  placeholder="default · smollm2 · model.gguf · hf://owner/repo:Q4_K_M · http://…/v1",
                                   layout=W.Layout(width="460px", max_width="100%"))  # fmt: skip
         self.model_input.add_class("wb-model-input")
-        tip(self.model_input, "The model every tab uses: default, a .gguf path, or a server URL.")
+        tip(self.model_input, "The model every tab uses: default, smollm2, a .gguf path, a hf:// GGUF, or a server URL.")
         self.identity_input = W.Text(value="", description="identity", continuous_update=False,
                                      placeholder="endpoints: e.g. qwen2.5-7b-instruct-q4_k_m",
                                      layout=W.Layout(width="300px", max_width="100%"))  # fmt: skip
@@ -238,6 +240,10 @@ class Workbench(W.VBox):
 
         identity = self.identity_input.value.strip()
         options = {"model_identity": identity} if spec is not None and identity else {}
+
+        if spec is not None and spec.startswith("hf://"):
+            # a first load downloads: show its size and speed in the status line (a trait, set from the worker)
+            options["on_download"] = lambda p: self._update_status(p.describe())
 
         def work(_report: Any, _cancel: Any) -> Backend:
             return session.backend if spec is None else load_backend(spec, **options)

@@ -4,7 +4,11 @@
 from workbench.export import ExportSpec, export_run
 export_run(store, ExportSpec(format="sft", kind="parquet", path="exports/sft"))
 export_run(store, ExportSpec(format="dpo", kind="jsonl", path="exports/dpo", min_margin=1))
+export_run(store, ExportSpec(format="sft", stage="conversation", path="exports/chats"))  # multi-turn
 ```
+
+Conversation rows (stage "conversation") export as TRL's conversational layouts (see `formats`); DPO
+pairs them by `context_id` (alternative last replies to one context).
 """
 
 from __future__ import annotations
@@ -64,8 +68,9 @@ class ExportSpec(BaseModel):
     """'parquet' or 'jsonl' (Hub layout: data/train.*), or 'disk' (`Dataset.save_to_disk`)."""
     overwrite: bool = False
     """Replace an existing export at `path` (never a folder that is not an export)."""
-    stage: Literal["completion", "evolution"] = "completion"
-    """Which rows are the answers (SFT/prompt-completion) or the candidates (DPO)."""
+    stage: Literal["completion", "evolution", "conversation"] = "completion"
+    """Which rows are the answers (SFT/prompt-completion) or the candidates (DPO); 'conversation': the
+    multi-turn rows (whole conversations; DPO candidates are alternative last replies)."""
     rubric: str | None = None
     """Rubric whose scores to use when the run was judged with several."""
     rubric_version: str | None = None
@@ -122,7 +127,8 @@ def build_export_frame(rows: pl.DataFrame, spec: ExportSpec) -> pl.DataFrame:
                 + (f" from rubric {rubric!r}" if rubric else "")
                 + ": add a judge step (or run the judge) first"
             )
-        pairs = build_dpo_pairs(judgments, answers, min_margin=spec.min_margin, score=spec.score)
+        group = "context_id" if spec.stage == "conversation" else "parent_id"  # same context, other replies
+        pairs = build_dpo_pairs(judgments, answers, min_margin=spec.min_margin, score=spec.score, group_column=group)
         return dpo_frame(pairs, answers, judgments, conversational=spec.conversational)
     scored = judged_completions(rows, stage=spec.stage, rubric=rubric)
     if spec.min_score is not None:

@@ -6,6 +6,12 @@
 - DPO (preference): `prompt`, `chosen`, `rejected` strings (or conversational lists): the judge's pairs
   (`workbench.judge.build_dpo_pairs`: best vs worst answer to a prompt, scores at least a margin apart).
 
+Conversation rows (stage "conversation", a `messages` column) export in TRL's conversational layouts only:
+SFT `{"messages": [...the whole conversation...]}`; prompt-completion `{"prompt": [...all but the last
+message...], "completion": [{"role": "assistant", ...}]}`; DPO `{"prompt": [...the shared context...],
+"chosen": [{"role": "assistant", ...}], "rejected": [{"role": "assistant", ...}]}` (candidates are rows
+sharing a `context_id`: alternative last replies). Their `turn_sources` (who wrote each turn) go along.
+
 Every format keeps provenance: the row ids, model hash, sampling parameters (JSON), seed, and, where a
 judge scored the rows, the rubric name, rubric version hash and scores.
 """
@@ -14,10 +20,20 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["dpo_frame", "judged_completions", "prompt_completion_frame", "sft_frame", "user_text"]
+from ..runs.contract import MESSAGE_TYPE
 
-MESSAGE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
+__all__ = [
+    "dpo_frame",
+    "has_conversations",
+    "judged_completions",
+    "prompt_completion_frame",
+    "sft_frame",
+    "user_text",
+]
+
+MESSAGE = MESSAGE_TYPE
 _PROVENANCE = ("id", "parent_id", "model", "model_sha", "params", "seed")
+_CONVERSATION_PROVENANCE = ("turn_sources", "context_id")
 _SCORES = ("rubric", "rubric_version", "score", "expected_score")
 
 
@@ -74,6 +90,8 @@ def _provenance(rows: pl.DataFrame) -> list[pl.Expr]:
         if col in rows.columns:
             dtype = pl.Int64 if col == "seed" else pl.Float64 if col in ("score", "expected_score") else pl.Utf8
             exprs.append(pl.col(col).cast(dtype))
+    if has_conversations(rows):
+        exprs.extend(pl.col(c) for c in _CONVERSATION_PROVENANCE if c in rows.columns)
     return exprs
 
 
@@ -81,8 +99,42 @@ def _message(role: str, content: pl.Expr) -> pl.Expr:
     return pl.struct(pl.lit(role).alias("role"), content.alias("content"))
 
 
+def has_conversations(rows: pl.DataFrame) -> bool:
+    """Whether any row carries a multi-turn `messages` list (conversation rows)."""
+    return "messages" in rows.columns and rows.height > 0 and rows["messages"].null_count() < rows.height
+
+
+def _single_turn(rows: pl.DataFrame, what: str) -> None:
+    if has_conversations(rows) and rows["messages"].null_count():
+        raise ValueError(
+            f"{what}: the rows mix conversations and single-turn answers; export one stage at a time "
+            "(ExportSpec.stage='conversation' or 'completion')"
+        )
+
+
+def _standard_refused(what: str) -> ValueError:
+    return ValueError(
+        f"{what}: conversation rows have several turns, which plain strings cannot hold; "
+        "export them with conversational=True (TRL's message lists)"
+    )
+
+
+def _context(messages: pl.Expr) -> pl.Expr:
+    """Every message before the last one (a conversation's last assistant reply)."""
+    return messages.list.head(messages.list.len() - 1)
+
+
 def sft_frame(rows: pl.DataFrame, *, system_prompt: str | None = None) -> pl.DataFrame:
-    """SFT, conversational: one `messages` list per completion row, provenance columns kept."""
+    """SFT, conversational: one `messages` list per completion row (a conversation row: its whole
+    `messages`), provenance columns kept. `system_prompt` goes first where no system message is."""
+    _single_turn(rows, "SFT")
+    if has_conversations(rows):
+        messages = pl.col("messages").cast(pl.List(MESSAGE))
+        if system_prompt:
+            has_system = messages.list.first().struct.field("role") == "system"
+            with_system = pl.concat_list([_message("system", pl.lit(system_prompt)), messages])
+            messages = pl.when(has_system).then(messages).otherwise(with_system)
+        return rows.select(messages.cast(pl.List(MESSAGE)).alias("messages"), *_provenance(rows))
     turns = [_message("user", user_text(rows)), _message("assistant", pl.col("text"))]
     if system_prompt:
         turns.insert(0, _message("system", pl.lit(system_prompt)))
@@ -90,8 +142,16 @@ def sft_frame(rows: pl.DataFrame, *, system_prompt: str | None = None) -> pl.Dat
 
 
 def prompt_completion_frame(rows: pl.DataFrame, *, conversational: bool = False) -> pl.DataFrame:
-    """Prompt-completion: `prompt` and `completion` (strings, or one-message lists when conversational)."""
-    if conversational:
+    """Prompt-completion: `prompt` and `completion` (strings, or one-message lists when conversational;
+    a conversation row: every message but the last, and the last assistant reply)."""
+    _single_turn(rows, "prompt-completion")
+    if has_conversations(rows):
+        if not conversational:
+            raise _standard_refused("prompt-completion")
+        messages = pl.col("messages").cast(pl.List(MESSAGE))
+        prompt = _context(messages)
+        completion = pl.concat_list([messages.list.last()]).cast(pl.List(MESSAGE))
+    elif conversational:
         prompt = pl.concat_list([_message("user", user_text(rows))]).cast(pl.List(MESSAGE))
         completion = pl.concat_list([_message("assistant", pl.col("text"))]).cast(pl.List(MESSAGE))
     else:
@@ -110,10 +170,14 @@ def dpo_frame(
 
     `pairs` comes from `workbench.judge.build_dpo_pairs` (prompt, chosen, rejected, scores, ids, margin);
     provenance is added from the completion rows (model hash, parameters, seed of each side) and the
-    judgments (rubric name and version hash)."""
+    judgments (rubric name and version hash). Conversation candidates (grouped by `context_id`) give
+    the shared context as the prompt list; they need `conversational=True`."""
     missing = {"prompt", "chosen", "rejected", "chosen_id", "rejected_id"} - set(pairs.columns)
     if missing:
         raise ValueError(f"pairs frame lacks {sorted(missing)}; build it with workbench.judge.build_dpo_pairs")
+    conversations = has_conversations(completions)
+    if conversations and not conversational:
+        raise _standard_refused("DPO")
     side = completions.select(
         "id",
         *[pl.col(c).cast(pl.Utf8) for c in ("model_sha", "params") if c in completions.columns],
@@ -127,7 +191,28 @@ def dpo_frame(
             pl.col("rubric_version").cast(pl.Utf8).unique().sort().str.join(",").alias("rubric_version"),
         )
         out = out.join(versions, left_on="chosen_id", right_on="parent_id", how="left")
-    if conversational:
+    if conversations:
+        contexts = completions.select(
+            pl.col("id").alias("chosen_id"), _context(pl.col("messages").cast(pl.List(MESSAGE))).alias("_context"),
+            *[pl.col(c).alias(f"chosen_{c}") for c in _CONVERSATION_PROVENANCE if c in completions.columns],
+        ).unique("chosen_id", keep="first")  # fmt: skip
+        out = out.join(contexts, on="chosen_id", how="left")
+        if "context_id" in completions.columns:  # a pair must answer one context, or DPO learns nonsense
+            ctx = completions.select("id", pl.col("context_id").alias("_ctx")).unique("id", keep="first")
+            sides = out.join(ctx.rename({"id": "chosen_id", "_ctx": "_c"}), on="chosen_id", how="left").join(
+                ctx.rename({"id": "rejected_id", "_ctx": "_r"}), on="rejected_id", how="left"
+            )
+            if sides.filter(pl.col("_c") != pl.col("_r")).height:
+                raise ValueError(
+                    "DPO pairs of conversations must share the context before the last reply: build them "
+                    "with build_dpo_pairs(..., group_column='context_id')"
+                )
+        out = out.with_columns(
+            pl.col("_context").alias("prompt"),
+            pl.concat_list([_message("assistant", pl.col("chosen"))]).cast(pl.List(MESSAGE)).alias("chosen"),
+            pl.concat_list([_message("assistant", pl.col("rejected"))]).cast(pl.List(MESSAGE)).alias("rejected"),
+        ).drop("_context")
+    elif conversational:
         out = out.with_columns(
             pl.concat_list([_message("user", pl.col("prompt"))]).cast(pl.List(MESSAGE)).alias("prompt"),
             pl.concat_list([_message("assistant", pl.col("chosen"))]).cast(pl.List(MESSAGE)).alias("chosen"),

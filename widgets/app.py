@@ -310,7 +310,7 @@ class Workbench(W.VBox):
         self.error_row.layout.display = "none"
 
     def _job_panels(self) -> list[Any]:
-        panels: list[Any] = [self.generate, self.answers]
+        panels: list[Any] = [self.generate, self.answers, self.filters]  # filters: IFD scoring uses the model
         if self.judge_unavailable is None:
             panels.append(self.judge)
         return panels
@@ -318,7 +318,8 @@ class Workbench(W.VBox):
     def _on_job_progress(self, panel: Any) -> None:
         job = panel.job
         if job is not None and job.state == "done" and self.errors:
-            prefix = {id(self.generate): "Self-instruct:", id(self.answers): "Answers:"}.get(id(panel), "Judge:")
+            prefix = {id(self.generate): "Self-instruct:", id(self.answers): "Answers:",
+                      id(self.filters): "Filters:"}.get(id(panel), "Judge:")  # fmt: skip
             if self.errors[-1].startswith(prefix):  # the step that failed has now worked: its error is stale
                 self.clear_error()
         if job is not None and job.progress is not None and job.progress.tokens_generated:

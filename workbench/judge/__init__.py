@@ -24,6 +24,7 @@ from .calibration import (
     spearman,
 )
 from .config import JudgeConfig
+from .conversation import ConversationTarget, conversation_rubric, judgeable_conversations
 from .decisions import (
     Decisions,
     consistent_decisions,
@@ -85,6 +86,7 @@ __all__ = [
     "JUDGMENT_COLUMNS",
     "LAB_METHODS",
     "ConfigComparison",
+    "ConversationTarget",
     "Decisions",
     "Estimate",
     "JudgeConfig",
@@ -109,6 +111,7 @@ __all__ = [
     "compare_configs",
     "compare_versions",
     "consistent_decisions",
+    "conversation_rubric",
     "decisions_from_judgments",
     "fewshot_rubric",
     "fit_logistic",
@@ -116,6 +119,7 @@ __all__ = [
     "human_preferences",
     "judge_report",
     "judge_the_judge",
+    "judgeable_conversations",
     "judgeable_rows",
     "judgments_in",
     "jury",

@@ -24,6 +24,21 @@ function chips(meta) {
   return box;
 }
 
+// A conversation as chat bubbles: user on the right, assistant on the left, system centred; hovering a
+// bubble shows which step, model and seed wrote that turn (its provenance line, set as text).
+const ROLES = ["user", "assistant", "system"];
+function chat(messages) {
+  const box = el("div", "wb-chat");
+  for (const message of messages) {
+    const role = ROLES.includes(message.role) ? message.role : "other";
+    const bubble = el("div", "wb-bubble wb-bubble-" + role);
+    bubble.title = `${message.role}: ${message.source || ""}`;
+    bubble.append(el("div", "wb-bubble-role", message.role), el("div", "wb-bubble-text", message.content));
+    box.appendChild(bubble);
+  }
+  return box;
+}
+
 function render({ model, el: host }) {
   const root = el("div", "wb-inspector");
   root.tabIndex = 0;
@@ -150,7 +165,8 @@ function render({ model, el: host }) {
         }
       }
       node.appendChild(head);
-      node.appendChild(el("div", "wb-prompt", card.prompt));
+      if (card.messages && card.messages.length) node.appendChild(chat(card.messages));
+      else node.appendChild(el("div", "wb-prompt", card.prompt));
       if (card.lineage && card.lineage.length) {
         const details = el("details", "wb-lineage");
         details.appendChild(el("summary", null, `lineage (${card.lineage.length} earlier)`));

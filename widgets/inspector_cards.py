@@ -1,7 +1,9 @@
 """Card JSON for the inspector's view: one card per prompt, its completions side by side.
 
 The shape is documented in `widgets.inspector`; `build_card` is pure (rows in, a dict out), so other
-views (the labellers) and the benchmark reuse it.
+views (the labellers) and the benchmark reuse it. A conversation row's card also carries
+`"messages": [{"role", "content", "source"}]` (source: one line saying which step, model and seed wrote
+the turn, shown on hover), which the view draws as chat bubbles instead of the prompt box.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from workbench.generate.evolve import LineageIndex
 
-__all__ = ["MAX_TEXT", "build_card"]
+__all__ = ["MAX_TEXT", "build_card", "conversation_bubbles"]
 
 MAX_TEXT = 20_000  # characters per text sent to the browser; the run keeps the whole text
 
@@ -42,6 +44,39 @@ def _item_meta(row: dict[str, Any]) -> list[list[str]]:
     if row.get("status") and row["status"] != "kept":
         meta.append([row["status"], row.get("reason") or ""])
     return meta
+
+
+def _source_line(source: dict[str, Any] | None) -> str:
+    """Who wrote a turn, in one line: 'user_simulator · SmolLM2 · seed 12 · stop'."""
+    if not source:
+        return "source unknown"
+    parts = [str(source.get("step") or "?")]
+    if source.get("model"):
+        parts.append(str(source["model"]))
+    if source.get("seed") is not None:
+        parts.append(f"seed {source['seed']}")
+    if source.get("finish_reason") and source["finish_reason"] != "stop":
+        parts.append(str(source["finish_reason"]))
+    if source.get("source_id"):
+        parts.append(f"from row {_short(source['source_id'])}")
+    if source.get("prompt_hash"):
+        parts.append(f"prompt {source['prompt_hash']}")
+    return " · ".join(parts)
+
+
+def conversation_bubbles(row: dict[str, Any]) -> list[dict[str, str]]:
+    """A conversation row's messages as bubbles: role, content (capped), and its provenance line."""
+    messages = row.get("messages") or []
+    sources = row.get("turn_sources") or []
+    out = []
+    for i, message in enumerate(messages):
+        source = sources[i] if i < len(sources) else None
+        out.append({
+            "role": str(message.get("role") or ""),
+            "content": str(message.get("content") or "")[:MAX_TEXT],
+            "source": _source_line(source),
+        })  # fmt: skip
+    return out
 
 
 def _lineage_json(chain: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -87,6 +122,7 @@ def build_card(
         card_id = None
     else:
         prompt, card_id = first.get("text") or "", first["id"]
+    bubbles = conversation_bubbles(first) if not children and first.get("messages") else []
     models = sorted({r["model"] for r in children if r.get("model")})
     meta = [["prompt", _short(key)]]
     for col in ("stage", "round", "operator", "status"):
@@ -94,6 +130,8 @@ def build_card(
             meta.append([col, str(first[col])])
     if not children and first.get("reason"):
         meta.append(["reason", str(first["reason"])])
+    if bubbles:
+        meta.append(["turns", str(sum(b["role"] == "user" for b in bubbles))])
     if children:
         meta.append(["completions", str(len(children))])
     if models:
@@ -109,7 +147,7 @@ def build_card(
         }
         for r in children
     ]
-    return {
+    card: dict[str, Any] = {
         "key": key,
         "number": number,
         "id": card_id,
@@ -120,3 +158,6 @@ def build_card(
         "active": ["flag"] if card_id is not None and card_id in flags else [],
         "items": items,
     }
+    if bubbles:
+        card["messages"] = bubbles
+    return card

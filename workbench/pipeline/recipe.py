@@ -139,7 +139,16 @@ def _lazy_config(module: str, name: str, value: dict[str, Any]) -> dict[str, Any
         cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"this workbench has no {module}.{name} yet, so this step cannot run") from exc
-    return dict(cls.model_validate(value).model_dump(mode="json", exclude_defaults=True))
+    model = cls.model_validate(value)
+    compact = model.model_dump(mode="json", exclude_defaults=True)
+    # Dropping defaults also drops a nested union's default discriminator (a sampler's `kind`), which
+    # would make the saved recipe unreadable: keep the compact form only if it reads back the same.
+    try:
+        if cls.model_validate(compact) == model:
+            return dict(compact)
+    except ValidationError:
+        pass
+    return dict(model.model_dump(mode="json"))
 
 
 class SelfInstructStep(_StepBase):

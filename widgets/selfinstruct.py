@@ -17,6 +17,7 @@ import ipywidgets as widgets
 import polars as pl
 
 from widgets.job_controls import JobControlsMixin
+from widgets.sampler_editor import SamplerEditor
 from widgets.seeds import SeedsPanel
 from widgets.ui import row, tip
 from workbench.engine import Progress, SamplingParams
@@ -109,8 +110,13 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
                 row([self.seed, self.generate_instances]),
             ]
         )
-        seeds_box = widgets.Accordion([self.seeds_panel])
+        self.sampler_editor = SamplerEditor(self._knob_config, lambda: self.seeds_panel.seeds)
+        for knob in (self.k_human, self.seed):
+            knob.observe(lambda _c: self.sampler_editor.refresh(), names="value")
+        self.seeds_panel.on_change(lambda _seeds: self.sampler_editor.refresh())
+        seeds_box = widgets.Accordion([self.seeds_panel, self.sampler_editor])
         seeds_box.set_title(0, "Seed tasks")
+        seeds_box.set_title(1, "Attribute samplers (topic, persona, …) with a preview of the prompts")
         super().__init__(
             [
                 seeds_box,
@@ -127,7 +133,10 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
 
     # -- config --------------------------------------------------------------------------------
     def config(self) -> SelfInstructConfig:
-        """The run configuration the knobs describe."""
+        """The run configuration the knobs and the sampler editor describe."""
+        return self.sampler_editor.apply(self._knob_config())
+
+    def _knob_config(self) -> SelfInstructConfig:
         sampling = SamplingParams(
             **{
                 **DEFAULT_INSTRUCTION_PARAMS.model_dump(),

@@ -2,7 +2,16 @@
 shape, and comparisons between sets. Every function takes a polars frame and returns one, and its
 docstring states its formula."""
 
-from .compare import COMPARE_SCHEMA, bootstrap_mean_ci, compare_runs, compare_sets, jackknife_se, split_sets
+from .by_attribute import BY_ATTRIBUTE_SCHEMA, attribute_names, by_attribute
+from .compare import (
+    COMPARE_SCHEMA,
+    bootstrap_mean_ci,
+    compare_runs,
+    compare_sets,
+    jackknife_se,
+    set_level_estimates,
+    split_sets,
+)
 from .embedding import (
     STOPWORDS,
     cluster_keywords,
@@ -17,9 +26,12 @@ from .lexical import distinct_n, lexical_summary, nearest_rouge_l, self_bleu, se
 from .shape import instruction_shape, instruction_shapes, shape_counts
 
 __all__ = [
+    "BY_ATTRIBUTE_SCHEMA",
     "COMPARE_SCHEMA",
     "STOPWORDS",
+    "attribute_names",
     "bootstrap_mean_ci",
+    "by_attribute",
     "cluster_keywords",
     "compare_runs",
     "compare_sets",
@@ -36,6 +48,7 @@ __all__ = [
     "nearest_rouge_l",
     "self_bleu",
     "self_bleu_scores",
+    "set_level_estimates",
     "shape_counts",
     "split_sets",
     "text_lengths",

@@ -32,6 +32,7 @@ __all__ = [
     "compare_runs",
     "compare_sets",
     "jackknife_se",
+    "set_level_estimates",
     "split_sets",
 ]
 
@@ -141,9 +142,12 @@ def _set_metrics(
     seed: int,
     level: float,
     rouge: bool,
+    set_ci: bool = False,
+    groups: int = 200,
 ) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     n = df.height
+    z = NormalDist().inv_cdf((1 + level) / 2)
 
     def boot(values: np.ndarray) -> tuple[float | None, float | None]:
         return bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, level=level)
@@ -154,8 +158,11 @@ def _set_metrics(
     if "tokens" in lengths.columns:
         toks = lengths["tokens"].to_numpy().astype(np.float64)
         rows.append(_row(name, "mean_tokens", float(toks.mean()) if n else None, boot(toks), n, None))
-    for r in distinct_n(df, column).iter_rows(named=True):
-        rows.append(_row(name, f"distinct_{r['n']}", r["distinct"], (None, None), n, None))
+    if set_ci:
+        rows += _jackknife_rows(name, set_level_estimates(df, column, seed=seed, groups=groups), z, n)
+    else:
+        for r in distinct_n(df, column).iter_rows(named=True):
+            rows.append(_row(name, f"distinct_{r['n']}", r["distinct"], (None, None), n, None))
     if n >= 2:
         sb = self_bleu_scores(df, column, sample=sample, seed=seed)["self_bleu"].to_numpy()
         rows.append(_row(name, "self_bleu", float(sb.mean()), boot(sb), n, sb.shape[0]))
@@ -174,8 +181,47 @@ def _set_metrics(
         # per-row mean distance to the others; their mean is exactly the mean pairwise distance
         per_row = 1.0 - (x @ x.sum(axis=0) - 1.0) / (m - 1)
         rows.append(_row(name, "mean_cosine_distance", float(per_row.mean()), boot(per_row), n, m))
-        rows.append(_row(name, "vendi", float(vendi_score(emb)["vendi"][0]), (None, None), n, m))
+        if set_ci:
+            vendi = {"vendi": jackknife_se(emb, _vendi, groups=groups, seed=seed)}
+            rows += _jackknife_rows(name, vendi, z, n, sample_size=m)
+        else:
+            rows.append(_row(name, "vendi", _vendi(emb), (None, None), n, m))
     return rows
+
+
+def _vendi(emb: pl.DataFrame) -> float:
+    return float(vendi_score(emb)["vendi"][0])
+
+
+def _normal_ci(value: float, se: float, z: float) -> tuple[float | None, float | None]:
+    """value +/- z * se, or no interval when the standard error is undefined (one row or group)."""
+    if not (np.isfinite(value) and np.isfinite(se)):
+        return None, None
+    return value - z * se, value + z * se
+
+
+def _jackknife_rows(
+    name: str, est: Mapping[str, tuple[float, float]], z: float, n: int, sample_size: int | None = None
+) -> list[dict[str, object]]:
+    return [
+        _row(name, metric, value if np.isfinite(value) else None, _normal_ci(value, se, z), n, sample_size)
+        for metric, (value, se) in est.items()
+    ]
+
+
+def set_level_estimates(
+    df: pl.DataFrame, column: str = "text", *, embeddings: bool = False, seed: int = 0, groups: int = 200
+) -> dict[str, tuple[float, float]]:
+    """(value, jackknife standard error) of each set-level metric of one set: distinct_1..3,
+    compression_ratio (raw / gzip bytes of the texts joined by newlines; higher: more repetitive) and,
+    with `embeddings=True` (needs an `embedding` column), vendi. See `jackknife_se` for why not the bootstrap."""
+    stats: dict[str, Callable[[pl.DataFrame], float]] = {
+        f"distinct_{k}": _distinct(column, k) for k in (1, 2, 3)
+    }
+    stats["compression_ratio"] = lambda d: _compression_ratio(d[column].fill_null("").cast(pl.Utf8).to_list())
+    if embeddings:
+        stats["vendi"] = _vendi
+    return {metric: jackknife_se(df, stat, groups=groups, seed=seed) for metric, stat in stats.items()}
 
 
 def compare_sets(
@@ -192,6 +238,8 @@ def compare_sets(
     seed: int = 0,
     level: float = 0.95,
     rouge: bool = True,
+    set_ci: bool = False,
+    jackknife_groups: int = 200,
 ) -> pl.DataFrame:
     """Every metric of every set, side by side.
 
@@ -200,7 +248,10 @@ def compare_sets(
     mean_cosine_distance and vendi on a seeded sample of `embed_sample` rows.
     Intervals: percentile bootstrap of the mean of the per-row values (`bootstrap_mean_ci`), at
     `level`; they capture which rows were drawn, not the choice of sample for the references.
-    Vendi has no per-row decomposition and no interval. `equal_size=True` first subsamples every
+    Vendi has no per-row decomposition and, by default, no interval; nor has distinct-n. With
+    `set_ci=True` they get a normal interval from their delete-a-group jackknife standard error
+    (`set_level_estimates`, `jackknife_groups` groups), and compression_ratio is added (slower: the
+    statistic is recomputed once per group). `equal_size=True` first subsamples every
     set (seeded) to the smallest set's size, because distinct-n and Vendi depend on set size.
     """
     named = split_sets(sets, by) if isinstance(sets, pl.DataFrame) and by is not None else sets
@@ -228,6 +279,8 @@ def compare_sets(
             seed=seed,
             level=level,
             rouge=rouge,
+            set_ci=set_ci,
+            groups=jackknife_groups,
         )
     return pl.DataFrame(rows, schema=COMPARE_SCHEMA)
 
@@ -313,21 +366,15 @@ def compare_runs(
         n_boot=n_boot, seed=seed, level=level, rouge=rouge,
     )  # fmt: skip
     base = base.filter(~pl.col("metric").str.starts_with("distinct_") & (pl.col("metric") != "vendi"))
-    stats: dict[str, Callable[[pl.DataFrame], float]] = {
-        f"distinct_{k}": _distinct(column, k) for k in (1, 2, 3)
-    }
-    stats["compression_ratio"] = lambda d: _compression_ratio(d[column].fill_null("").cast(pl.Utf8).to_list())
-    if embeddings:
-        stats["vendi"] = lambda d: float(vendi_score(d)["vendi"][0])
     z = NormalDist().inv_cdf((1 + level) / 2)
+    est = {
+        name: set_level_estimates(df, column, embeddings=embeddings, seed=seed) for name, df in sets.items()
+    }
     rows: list[dict[str, object]] = []
-    for metric, stat in stats.items():
-        est = {name: jackknife_se(df, stat, seed=seed) for name, df in sets.items()}
-        for name, (value, se) in est.items():
-            rows.append(_row(name, metric, value, (value - z * se, value + z * se), size, size))
-        (va, sa), (vb, sb) = est[names[0]], est[names[1]]
+    for name in names:
+        rows += _jackknife_rows(name, est[name], z, size, sample_size=size)
+    for metric in est[names[0]]:
+        (va, sa), (vb, sb) = est[names[0]][metric], est[names[1]][metric]
         diff, se = va - vb, float(np.hypot(sa, sb))
-        rows.append(
-            _row(f"{names[0]} - {names[1]}", metric, diff, (diff - z * se, diff + z * se), size, size)
-        )
+        rows.append(_row(f"{names[0]} - {names[1]}", metric, diff, _normal_ci(diff, se, z), size, size))
     return pl.concat([base, pl.DataFrame(rows, schema=COMPARE_SCHEMA)])

@@ -8,7 +8,8 @@ embedding GGUF a user loads. They travel in polars as an `Array(Float32, d)` col
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -46,24 +47,34 @@ def embed_frame(
     sample: int | None = None,
     seed: int = 0,
     batch_size: int = 64,
+    on_batch: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> pl.DataFrame:
     """Add an `embedding` column (Array(Float32, d)) holding `backend.embed` of `column`.
 
     With `sample`, only a seeded sample of at most that many rows is embedded and returned
-    (embedding is the slow step on a CPU). Empty texts embed as a single space.
+    (embedding is the slow step on a CPU). Empty texts embed as a single space. `on_batch(done, total)`
+    is called after each batch of `batch_size` texts; once `cancel` is set, no further batch starts and
+    only the rows embedded so far are returned (none: no `embedding` column).
     """
     require_column(df, column)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     picked = seeded_sample(df, sample, seed)
     texts = [t if t else " " for t in picked[column].fill_null("").cast(pl.Utf8).to_list()]
-    blocks = [
-        np.asarray(backend.embed(texts[i : i + batch_size]), dtype=np.float32)
-        for i in range(0, len(texts), batch_size)
-    ]
+    blocks: list[np.ndarray] = []
+    for i in range(0, len(texts), batch_size):
+        if cancel is not None and cancel.is_set():
+            break
+        blocks.append(np.asarray(backend.embed(texts[i : i + batch_size]), dtype=np.float32))
+        if on_batch is not None:
+            on_batch(min(i + batch_size, len(texts)), len(texts))
     if not blocks:
+        if texts:  # cancelled before the first batch
+            return picked.head(0)
         raise ValueError("nothing to embed: the frame has no rows")
     mat = np.vstack(blocks)
+    picked = picked.head(min(len(blocks) * batch_size, len(texts)))  # fewer rows only when cancelled
     if mat.shape[0] != picked.height:
         raise ValueError(
             f"backend {backend.name!r} returned {mat.shape[0]} embeddings for {picked.height} texts"

@@ -5,7 +5,8 @@
   candidate-filter-and-record loop (`selfinstruct.candidates`) that Magpie shares; `selfinstruct.instances` writes
   input/output instances for accepted instructions (output-first for classification).
 - `magpie`: user turns from a chat template's pre-query prefix alone (Xu et al., 2024), for chat models.
-- `evolve`: evol-instruct rewrites (deepen, constrain, concretise, breadth) with lineage.
+- `evolve`: evol-instruct rewrites (deepen, constrain, concretise, breadth) with lineage; `evolve_lineage` reads a
+  run's evolutions as chains of prompts and operators, with the drops' reasons.
 - `completions`: answers to prompts, from a teacher (distillation), k samples per prompt.
 - `conversation`: multi-turn conversations, one row each: single-turn rows extended by a user simulator and
   the assistant (`extend_conversations`); Magpie's `n_turns` grows its user turns into conversations.
@@ -24,6 +25,7 @@ from .completions import (
 )
 from .conversation import DEFAULT_USER_SIMULATOR_TEMPLATE, ConversationConfig, extend_conversations
 from .evolve import EvolveConfig, lineage, run_evolution
+from .evolve_lineage import drop_reasons, lineage_frame
 from .magpie import MagpieConfig, magpie_prefix, next_user_prefix, run_magpie
 from .samplers import (
     DEFAULT_PERSONAS,
@@ -64,8 +66,10 @@ __all__ = [
     "apply_similarity_threshold",
     "attribute_columns",
     "default_seeds",
+    "drop_reasons",
     "extend_conversations",
     "lineage",
+    "lineage_frame",
     "load_seeds",
     "magpie_prefix",
     "next_user_prefix",

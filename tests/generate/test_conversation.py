@@ -81,6 +81,8 @@ def test_ids_are_stable_and_a_resume_regenerates_nothing(tmp_path):
     # Same inputs without a store: the same ids and the same texts (seeds come from coordinates only).
     loose = extend_conversations(FakeBackend(chat_template=CHATML), completion_rows(), cfg)
     assert loose["id"].to_list() == first["id"].to_list() and loose["text"].to_list() == first["text"].to_list()
+    doubled = extend_conversations(FakeBackend(chat_template=CHATML), pl.concat([completion_rows()] * 2), cfg)
+    assert doubled["id"].to_list() == first["id"].to_list()  # a row given twice is one conversation
     other = extend_conversations(FakeBackend(chat_template=CHATML), completion_rows(), cfg.model_copy(update={"seed": 6}))
     assert set(other["id"]).isdisjoint(first["id"])
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import polars as pl
@@ -108,11 +108,10 @@ class Conversation:
     failure: tuple[str, str] | None = None
     """(status, reason) once a turn failed: 'error' (the engine failed) or 'dropped' (empty, cut)."""
     cancelled: bool = False
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # summed over the turns written here, like completion_tokens and seconds
     completion_tokens: int = 0
     seconds: float = 0.0
-    finish_reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None  # of the last turn
 
     @property
     def live(self) -> bool:
@@ -162,17 +161,8 @@ def take_turn(
             tracker.row_done(error=not gen.ok)
 
 
-def _record(
-    conv: Conversation,
-    role: str,
-    step: str,
-    backend: Backend,
-    seed: int,
-    prompt_hash: str,
-    gen: Generation,
-    clean: Callable[[str], str],
-    drop_truncated: bool,
-) -> None:
+def _record(conv: Conversation, role: str, step: str, backend: Backend, seed: int, prompt_hash: str,
+            gen: Generation, clean: Callable[[str], str], drop_truncated: bool) -> None:  # fmt: skip
     if gen.finish_reason == "cancelled":
         conv.cancelled = True
         return
@@ -313,6 +303,8 @@ def _rows_to_extend(rows: pl.DataFrame) -> list[dict[str, Any]]:
     frame = rows
     if "status" in frame.columns:
         frame = frame.filter(pl.col("status").is_null() | (pl.col("status") == "kept"))
+    if "id" in frame.columns:  # a row given twice is one conversation, not two with one id
+        frame = frame.unique("id", keep="first", maintain_order=True)
     return frame.to_dicts()
 
 
@@ -340,17 +332,10 @@ def extend_conversations(
     if chat_user:
         require_chat(user_model, "play the user with user_prompt_style='chat'")
     user_params = config.user_sampling or config.sampling
-    identity = {
-        "model": backend.model_id,
-        "user_model": user_model.model_id,
-        "sampling": config.sampling.as_record(),
-        "user_sampling": user_params.as_record(),
-        "turns": config.turns,
-        "template": config.user_template,
-        "user_style": "chat" if chat_user else "completion",
-        "system": config.system_prompt,
-        "drop_truncated": config.drop_truncated,
-    }
+    identity = {"model": backend.model_id, "user_model": user_model.model_id, "turns": config.turns,
+                "sampling": config.sampling.as_record(), "user_sampling": user_params.as_record(),
+                "template": config.user_template, "user_style": "chat" if chat_user else "completion",
+                "system": config.system_prompt, "drop_truncated": config.drop_truncated}  # fmt: skip
     plans: list[tuple[Conversation, list[dict[str, Any]]]] = []
     for row in _rows_to_extend(rows):
         conv = start_conversation(row, config.system_prompt)

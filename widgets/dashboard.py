@@ -18,6 +18,8 @@ import altair as alt
 import ipywidgets as widgets
 import polars as pl
 
+from widgets.diversity_embeddings import EmbeddingMetricsPanel
+from widgets.diversity_split import AttributeSplitPanel
 from widgets.ui import row, tip
 from workbench.metrics import (
     charts,
@@ -48,7 +50,10 @@ GLOSSARY = (
     "<li><b>self-BLEU</b>: how much each row's wording overlaps the other rows (lower = more varied).</li>"
     "<li><b>nearest-neighbour ROUGE-L</b>: overlap of each row with its most similar row (near 1 = near-duplicates).</li>"
     "<li><b>mean cosine distance</b> and <b>Vendi score</b>: spread of the rows' embeddings "
-    "(higher = more varied; needs the embeddings box).</li>"
+    "(higher = more varied; tick <i>embedding metrics</i> and press Compute).</li>"
+    "<li><b>compression ratio</b>: raw bytes / gzip bytes of the texts (higher = more repetitive).</li>"
+    "<li><b>[low, high]</b>: a 95% interval (bootstrap over rows; jackknife for distinct-n, compression and "
+    "Vendi).</li>"
     "<li><b>instruction shape</b>: each instruction's first verb and the noun it acts on.</li>"
     "<li><b>acceptance</b>: of the self-instruct candidates the filters decided on in a round, the share kept "
     "(the same number as in the Generate tab).</li></ul></details>"
@@ -59,7 +64,9 @@ class DiversityPanel(widgets.VBox):
     """Charts of a run's lengths, lexical and embedding diversity, instruction shape and acceptance.
 
     Controls: the text column, a stage filter, a column to split the run into sets (round, stage,
-    model, ...), other runs to compare against, and whether to embed (which uses the session's model).
+    model, ...), other runs to compare against, and whether to cluster embeddings (the session's model).
+    Below them, `embedding_metrics` (Vendi and distance per set, from an embedding model of its own, in
+    a worker thread) and `split` (every metric per value of a sampled attribute).
     `refresh()` recomputes everything; selecting a bar or cluster calls the `on_select` callbacks
     with the ids of the rows it covers.
     """
@@ -89,8 +96,8 @@ class DiversityPanel(widgets.VBox):
                               "Split the rows into sets by this column (round or model, for instance) and compare them.")  # fmt: skip
         self.other_runs = tip(widgets.SelectMultiple(options=[], description="compare with runs", rows=3),
                               "Other runs in the runs folder to compare this run against.")  # fmt: skip
-        self.embeddings = tip(widgets.Checkbox(value=False, description="embeddings (uses the model)", indent=False),
-                              "Also embed a sample of rows with the model and cluster them (slower).")  # fmt: skip
+        self.embeddings = tip(widgets.Checkbox(value=False, description="clusters (uses the session's model)", indent=False),
+                              "Also embed a sample of rows with the session's model and cluster them (slower).")  # fmt: skip
         self.k = tip(widgets.IntSlider(value=6, min=2, max=20, description="clusters", continuous_update=False),
                      "How many k-means clusters to split the embedded rows into.")  # fmt: skip
         self.refresh_button = tip(widgets.Button(description="Refresh", icon="refresh", button_style="primary"),
@@ -100,6 +107,13 @@ class DiversityPanel(widgets.VBox):
         self.selection_label = widgets.HTML()
         self.selection_label.add_class("wb-diversity-selection")
         self.charts_box = widgets.VBox()
+        # Vendi/distance run a model, so they are a job of their own; the split is lexical and immediate.
+        self.embedding_metrics = EmbeddingMetricsPanel(
+            session, lambda: (self._sets(), self.column.value), embed_sample=embed_sample, n_boot=n_boot
+        )
+        self.split = AttributeSplitPanel(
+            session, lambda: (self._rows_of(self.session.store), self.column.value), n_boot=n_boot
+        )
         self.refresh_button.on_click(lambda _: self.refresh())
         for control in (self.column, self.stage, self.compare_by, self.other_runs, self.embeddings, self.k):
             control.observe(self._on_control, names="value")  # a changed knob redraws at once
@@ -112,7 +126,8 @@ class DiversityPanel(widgets.VBox):
                 widgets.VBox([self.embeddings, self.k, self.refresh_button], layout=column),
             ]
         )
-        super().__init__([controls, widgets.HTML(GLOSSARY), self.status, self.selection_label, self.charts_box])
+        super().__init__([controls, widgets.HTML(GLOSSARY), self.status, self.selection_label, self.embedding_metrics,
+                          self.split, self.charts_box])  # fmt: skip
         self.add_class("wb-diversity")
         session.subscribe(self._on_session_event)
         self._sync_options()
@@ -126,12 +141,14 @@ class DiversityPanel(widgets.VBox):
         """Recompute metrics and charts from the run(s). Errors go to the status line and the app's
         error area; nothing in the run is touched."""
         self._sync_options()
+        self.embedding_metrics.clear()  # computed on the sets before this refresh
         try:
             self._build()
         except Exception as err:  # show, don't raise: a panel must not kill the app
             message = f"Diversity: {err}"
             self.status.value = f"<span class='wb-error'>{html.escape(message)}</span>"
             self.session.report_error(message)
+        self.split.refresh()
 
     def select(self, key: str, picks: list[dict[str, Any]]) -> list[str]:
         """Apply a selection as if made on chart `key` (what a click does); returns the ids."""
@@ -313,7 +330,9 @@ class DiversityPanel(widgets.VBox):
             if acceptance.height:  # only instruction candidates have an acceptance rate
                 self.frames["acceptance"] = acceptance
                 acc = charts.acceptance_over_rounds(rows, by="set" if multi else None, select=True)
-                candidates = rows.filter(pl.col("stage") == "instruction") if "stage" in rows.columns else rows
+                candidates = (
+                    rows.filter(pl.col("stage") == "instruction") if "stage" in rows.columns else rows
+                )
                 shown.append(self._show("acceptance", acc, candidates.select("id", "round", "set")))
 
         if self.embeddings.value:

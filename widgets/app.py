@@ -1,6 +1,6 @@
 """The workbench app: every panel in tabs that follow the data, one session (one run, one model).
 
-Seeds → Generate (self-instruct, then answers) → Filters → Inspect → Judge → Diversity → Export. Above the tabs: a
+Seeds → Generate (self-instruct, evolve or Magpie, then answers) → Filters → Inspect → Judge → Diversity → Export. Above the tabs: a
 model picker (the default model, a GGUF path, or an OpenAI-compatible endpoint URL) and a status line
 (model, tokens/s, rows); below them, one error area that shows what went wrong in any step and how to fix
 it, instead of a traceback that scrolls away. Long steps (loading a model, generating, judging) run in a
@@ -19,22 +19,26 @@ import ipywidgets as W
 import polars as pl
 
 from widgets.dashboard import DiversityPanel
+from widgets.evolve_panel import EvolvePanel
 from widgets.export_panel import ExportPanel
 from widgets.filters_panel import FilterPanel
 from widgets.inspector import InspectorPanel
 from widgets.job_controls import JobControlsMixin
+from widgets.magpie_panel import MagpiePanel
 from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
 from widgets.ui import row, tip
 from workbench.engine import Backend, EngineError, default_model_path, load_backend
 from workbench.generate.completions import CompletionConfig, run_completions
 from workbench.jobs import Job
-from workbench.pipeline.recipe import CompletionsStep, JudgeStep, Recipe, SelfInstructStep, Step
+from workbench.pipeline.recipe import CompletionsStep, EvolveStep, JudgeStep, Recipe, SelfInstructStep, Step
 from workbench.pipeline.runner import step_inputs
 from workbench.session import Session
 
-__all__ = ["TAB_TITLES", "AnswersPanel", "Workbench", "spec_of"]
+__all__ = ["GENERATE_SECTIONS", "TAB_TITLES", "AnswersPanel", "Workbench", "spec_of"]
 
 TAB_TITLES = ("Seeds", "Generate", "Filters", "Inspect", "Judge", "Diversity", "Export")
+GENERATE_SECTIONS = ("Self-instruct", "Evolve", "Magpie")
+"""The Generate tab's sections: three ways to make instructions; Answers sits below them, for whichever made them."""
 MODEL_HELP = (
     "Use 'default' (the bundled Gemma 3 270M), 'smollm2' (the bundled SmolLM2-135M-Instruct chat model), "
     "the path of a .gguf file, a Hugging Face GGUF such as hf://owner/repo/file.gguf or hf://owner/repo:Q4_K_M "
@@ -164,6 +168,8 @@ class Workbench(W.VBox):
 
         self.seeds = SeedsPanel(s)
         self.generate = SelfInstructPanel(s, seeds_panel=self.seeds)
+        self.evolve = EvolvePanel(s, seeds=lambda: self.seeds.seeds)
+        self.magpie = MagpiePanel(s, seeds=lambda: self.seeds.seeds)
         self.answers = AnswersPanel(s)
         _prefill(self.generate, generate or {})
         _prefill(self.answers, answers or {})
@@ -198,8 +204,13 @@ class Workbench(W.VBox):
         self.error_box.add_class("wb-app-error")
         self.dismiss_button = tip(W.Button(description="Dismiss", icon="times"), "Hide this message.")
         self.error_row = W.HBox([self.error_box, self.dismiss_button], layout=W.Layout(display="none"))
+        # Answers stays visible under the sections: it answers the kept instructions whichever section made them.
+        self.generate_sections = W.Tab(children=[self.generate, self.evolve, self.magpie], titles=GENERATE_SECTIONS)
+        self.generate_sections.add_class("wb-generate-sections")
+        self.generate_sections.observe(self._on_generate_section, names="selected_index")
+        self.seeds.on_change(lambda _seeds: self.evolve.show_source())  # before any instruction, it evolves the seeds
         self.tabs = W.Tab(children=[
-            self.seeds, W.VBox([self.generate, self.answers]), self.filters, self.inspector, self.judge,
+            self.seeds, W.VBox([self.generate_sections, self.answers]), self.filters, self.inspector, self.judge,
             self.diversity, self.export,
         ], titles=TAB_TITLES)  # fmt: skip
         self.tabs.add_class("wb-tabs")
@@ -281,8 +292,14 @@ class Workbench(W.VBox):
         rows = self.session.store.rows()
         stages = set(rows["stage"].unique().to_list()) if rows.height else set()
         steps: list[Step] = []
-        if "instruction" in stages:
+        if "instruction" in stages and _self_instructed(rows):
             steps.append(SelfInstructStep(config=self.generate.config().model_dump(mode="json")))
+        # Magpie rows have no recipe step kind yet (workbench.pipeline.recipe), so a recipe cannot replay them.
+        if "evolution" in stages:
+            ev = self.evolve  # the config the last Evolve ran with; before any (a reopened run), the knobs
+            source = ev.last_source or ("instructions" if "instruction" in stages else "seeds")
+            limit = ev.last_limit if ev.last_config is not None else ev.limit.value
+            steps.append(EvolveStep(prompts_from=source, limit=limit, config=ev.last_config or ev.config()))
         if "completion" in stages:
             source = "instructions" if "instruction" in stages else "seeds"
             steps.append(CompletionsStep(prompts_from=source, config=self.answers.config()))
@@ -310,7 +327,8 @@ class Workbench(W.VBox):
         self.error_row.layout.display = "none"
 
     def _job_panels(self) -> list[Any]:
-        panels: list[Any] = [self.generate, self.answers, self.filters]  # filters: IFD scoring uses the model
+        panels: list[Any] = [self.generate, self.evolve, self.magpie, self.answers,
+                             self.filters]  # filters: IFD scoring uses the model
         if self.judge_unavailable is None:
             panels.append(self.judge)
         return panels
@@ -318,13 +336,17 @@ class Workbench(W.VBox):
     def _on_job_progress(self, panel: Any) -> None:
         job = panel.job
         if job is not None and job.state == "done" and self.errors:
-            prefix = {id(self.generate): "Self-instruct:", id(self.answers): "Answers:",
-                      id(self.filters): "Filters:"}.get(id(panel), "Judge:")  # fmt: skip
+            prefix = {id(self.generate): "Self-instruct:", id(self.evolve): "Evolve:", id(self.magpie): "Magpie:",
+                      id(self.answers): "Answers:", id(self.filters): "Filters:"}.get(id(panel), "Judge:")  # fmt: skip
             if self.errors[-1].startswith(prefix):  # the step that failed has now worked: its error is stale
                 self.clear_error()
         if job is not None and job.progress is not None and job.progress.tokens_generated:
             self.tokens_per_s = job.progress.tokens_per_s
             self._update_status()
+
+    def _on_generate_section(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None and GENERATE_SECTIONS[change["new"]] == "Magpie":
+            self.magpie.check_model()  # the preloaded model emits no event: read its chat template when shown
 
     def _row_count(self) -> int:
         try:
@@ -391,6 +413,14 @@ def spec_of(backend: Backend) -> str:
             return str(path)
     url = getattr(backend, "base_url", None)
     return f"{url}/v1" if isinstance(url, str) else backend.name
+
+
+def _self_instructed(rows: pl.DataFrame) -> bool:
+    """Whether some instruction rows came from self-instruct (Magpie's are marked source='magpie')."""
+    instructions = rows.filter(pl.col("stage") == "instruction")
+    if "source" not in instructions.columns:
+        return instructions.height > 0
+    return bool((instructions["source"].fill_null("") != "magpie").any())
 
 
 def _prefill(panel: W.Widget, knobs: Mapping[str, Any]) -> None:

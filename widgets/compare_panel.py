@@ -75,6 +75,8 @@ def diff_table_html(diff: pl.DataFrame, on: str, label_a: str, label_b: str) -> 
         )
     return (
         "<div style='overflow-x:auto'><table class='wb-compare-diff' style='table-layout:fixed;width:100%'>"
+        "<colgroup><col style='width:22%'><col style='width:34%'><col style='width:34%'>"
+        "<col style='width:10%'></colgroup>"
         f"<thead>{head}</thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 

@@ -28,7 +28,7 @@ from workbench.pipeline.recipe import EvolveStep, Recipe
 from workbench.pipeline.runner import step_inputs
 from workbench.session import Session
 
-__all__ = ["OPERATOR_HELP", "EvolvePanel", "seed_prompts"]
+__all__ = ["OPERATOR_HELP", "EvolvePanel", "RoundsProgress", "seed_prompts"]
 
 # Each default operator's checkbox label and one-sentence tooltip (what the rewrite asks the model to do).
 OPERATOR_HELP: dict[str, tuple[str, str]] = {
@@ -39,8 +39,9 @@ OPERATOR_HELP: dict[str, tuple[str, str]] = {
     "breadth": ("new related topic", "Ask the model for a brand-new instruction on a related but rarer topic."),
 }  # fmt: skip
 _STYLE = (
-    "<style>.wb-evolve table{border-collapse:collapse;max-width:100%}.wb-evolve th,.wb-evolve td{padding:2px 8px;"
-    "text-align:left;vertical-align:top;overflow-wrap:anywhere;white-space:pre-wrap}.wb-evolve tr:nth-child(even) td{background:#f6f6f6}"
+    "<style>.wb-evolve table{border-collapse:collapse;max-width:100%;line-height:1.4}.wb-evolve th,.wb-evolve td"
+    "{padding:3px 8px;text-align:left;vertical-align:top}.wb-evolve th{white-space:nowrap}.wb-evolve td"
+    "{overflow-wrap:anywhere;white-space:pre-wrap}.wb-evolve tr:nth-child(even) td{background:#f6f6f6}"
     ".wb-evolve .wb-evolve-op{color:#6a4c93;white-space:nowrap}</style>"
 )
 
@@ -87,13 +88,14 @@ class EvolvePanel(JobControlsMixin, W.VBox):
         self._last_refresh = 0.0
         defaults = EvolveConfig()
         self.operators = {
-            name: tip(W.Checkbox(True, description=OPERATOR_HELP[name][0], indent=False), OPERATOR_HELP[name][1])
+            name: tip(W.Checkbox(True, description=OPERATOR_HELP[name][0], indent=False,
+                                 layout=W.Layout(width="auto", margin="0 12px 0 0")), OPERATOR_HELP[name][1])
             for name in DEFAULT_OPERATORS
         }
         self.rounds = W.BoundedIntText(1, min=1, max=10, description="rounds")
         self.strategy = W.Dropdown(
             options=[("one, picked at random", "random"), ("every picked operator", "all")],
-            value="random", description="operators per instruction",
+            value="random", description="operators per instruction", layout=W.Layout(width="auto"),
         )  # fmt: skip
         self.limit = W.BoundedIntText(8, min=1, max=100_000, description="instructions to evolve")
         self.temperature = W.FloatSlider(defaults.params.temperature, min=0.0, max=2.0, step=0.05, description="temperature")
@@ -183,7 +185,8 @@ class EvolvePanel(JobControlsMixin, W.VBox):
         self.last_config, self.last_source, self.last_limit = config, source, self.limit.value
 
         def work(report: Any, cancel: Any) -> pl.DataFrame:
-            return run_evolution(backend, store, prompts, config, on_progress=report, cancel=cancel)
+            rounds = RoundsProgress(report)
+            return run_evolution(backend, store, prompts, config, on_progress=rounds, cancel=cancel)
 
         return self._launch(Job(work, name="evolve"), f"evolving {prompts.height} {source}…")
 
@@ -261,6 +264,29 @@ class EvolvePanel(JobControlsMixin, W.VBox):
         ]
         return (f"<b>Dropped</b> ({summary}) {_shown(dropped.height, self.table_rows)}"
                 f"<table class='wb-evolve-drops-table'>{head}{''.join(body)}</table>")  # fmt: skip
+
+
+class RoundsProgress:
+    """Adds up the engine's per-call progress over the rounds of one evolution (each round is one generate
+    call whose counts start at 0), so the bar and the final summary count every round's rows."""
+
+    def __init__(self, report: Callable[[Progress], None]) -> None:
+        self._report = report
+        self._t0 = time.monotonic()
+        self._before = Progress(0, 0, 0, 0.0)  # totals of the rounds already finished
+        self._last: Progress | None = None
+
+    def __call__(self, p: Progress) -> None:
+        last = self._last
+        if last is not None and (p.rows_total != last.rows_total or p.rows_done < last.rows_done
+                                 or p.tokens_generated < last.tokens_generated or p.elapsed_s < last.elapsed_s):
+            b = self._before  # a new round's generate call began: bank the previous one
+            self._before = Progress(b.rows_done + last.rows_done, b.rows_total + last.rows_total,
+                                    b.tokens_generated + last.tokens_generated, 0.0, b.errors + last.errors)  # fmt: skip
+        self._last = p
+        b = self._before
+        self._report(Progress(b.rows_done + p.rows_done, b.rows_total + p.rows_total, b.tokens_generated +
+                              p.tokens_generated, time.monotonic() - self._t0, b.errors + p.errors))  # fmt: skip
 
 
 def _chain_html(r: dict[str, Any]) -> str:

@@ -31,8 +31,9 @@ CHAT_MODEL_HINT = (
     "load another chat/instruct GGUF; Self-instruct and Evolve work with base models."
 )
 _STYLE = (
-    "<style>.wb-magpie table{border-collapse:collapse;max-width:100%}.wb-magpie th,.wb-magpie td{padding:2px 8px;"
-    "text-align:left;vertical-align:top;overflow-wrap:anywhere;white-space:pre-wrap}.wb-magpie tr:nth-child(even) td{background:#f6f6f6}"
+    "<style>.wb-magpie table{border-collapse:collapse;max-width:100%;line-height:1.4}.wb-magpie th,.wb-magpie td"
+    "{padding:3px 8px;text-align:left;vertical-align:top}.wb-magpie th{white-space:nowrap}.wb-magpie td"
+    "{overflow-wrap:anywhere;white-space:pre-wrap}.wb-magpie tr:nth-child(even) td{background:#f6f6f6}"
     ".wb-magpie .wb-magpie-role{color:#555;font-weight:bold}</style>"
 )
 

@@ -77,6 +77,7 @@ def test_evolves_the_seeds_shows_lineage_and_drops_with_reasons(session):
     # rewrites 6 prompts with 5 operators each.
     assert rows.filter(pl.col("generation") == 1).height == 10
     assert rows.filter(pl.col("generation") == 2).height == 30
+    assert panel.job.progress.rows_done == 40 and "40 rows" in panel.progress_label.value  # both rounds count
     kept = rows.filter(pl.col("status") == "kept")
     assert set(kept["operator"]) == {"add_constraints", "deepen", "increase_reasoning"}
     reasons = dict(rows.filter(pl.col("status") != "kept").group_by("reason").len().iter_rows())
@@ -179,3 +180,16 @@ def test_real_default_model_evolves_two_seeds_for_one_round(default_backend, tmp
         shown = panel.lineage_table.value if r["status"] == "kept" else panel.drops_table.value
         assert r["operator"] in shown and (r["reason"] or "") in shown
     assert panel.job.progress is not None and panel.job.progress.tokens_generated > 0
+
+
+def test_progress_adds_up_the_rounds():
+    from widgets.evolve_panel import RoundsProgress
+    from workbench.engine import Progress
+
+    seen: list[Progress] = []
+    rounds = RoundsProgress(seen.append)
+    for p in (Progress(1, 2, 5, 0.1), Progress(2, 2, 9, 0.2), Progress(1, 1, 4, 0.05), Progress(1, 1, 7, 0.04)):
+        rounds(p)  # rounds of 2 rows, 1 row and 1 row (equal totals: the reset clock tells them apart)
+    assert [(p.rows_done, p.rows_total, p.tokens_generated) for p in seen] == [
+        (1, 2, 5), (2, 2, 9), (3, 3, 13), (4, 4, 20)
+    ]

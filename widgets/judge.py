@@ -15,6 +15,7 @@ import polars as pl
 
 from widgets.job_controls import JobControlsMixin
 from widgets.judge_notes import METRIC_HELP, metric_table, same_score_note
+from widgets.judge_sections import JudgeLabSections
 from widgets.labeler import CalibrationLabeler, PairwiseLabeler
 from widgets.rubric_editor import RubricEditor, RubricProblem, check_draft, rubric_draft
 from widgets.ui import row, tip
@@ -134,7 +135,9 @@ class JudgePanel(JobControlsMixin, W.VBox):
         )
         for i, title in enumerate(("Scores", "Label", "Label pairs", "Agreement & bias")):
             tabs.set_title(i, title)
-        super().__init__([W.HTML("<h3>Judge lab</h3>"), self.editor, controls, tabs])
+        # Judge the judge, version comparison, best-of-n / aspects: each a thin view of its own module.
+        self.lab = JudgeLabSections(session, self._lab_rubric, lambda: self.sample, self.config)
+        super().__init__([W.HTML("<h3>Judge lab</h3>"), self.editor, controls, tabs, self.lab])
         self.add_class("wb-judge")
         self.refresh()
 
@@ -143,6 +146,13 @@ class JudgePanel(JobControlsMixin, W.VBox):
         """The rubric the editor describes: the current version, or a new version edited from it.
         Raises `RubricProblem` (a plain message and the field it concerns) for a draft not usable yet."""
         return check_draft(self.rubric, dict(self.editor.draft))[0]
+
+    def _lab_rubric(self) -> Rubric:
+        """The rubric the lab sections use: the editor's draft when it is valid, else the last one judged."""
+        try:
+            return self.draft_rubric()
+        except RubricProblem:
+            return self.rubric
 
     def set_rubric(self, rubric: Rubric) -> None:
         """Load a rubric version into the editor (it becomes the base of later edits)."""
@@ -286,6 +296,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self.pair_labeler.show(self._sample_pairs())
         self._update_preview()
         self._update_agreement()
+        self.lab.refresh()
 
     def _sample_pairs(self) -> pl.DataFrame:
         """The sample's answers paired by prompt (what pairwise judging and pair labels use)."""

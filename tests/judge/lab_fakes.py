@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import polars as pl
 
@@ -22,12 +23,16 @@ def texts_of(pairs: pl.DataFrame) -> list[str]:
 
 class LabFake(FakeBackend):
     def __init__(
-        self, texts: Iterable[str], p_first: Callable[[str, str], float], name: str = "lab-fake"
+        self, texts: Iterable[str], p_first: Callable[[str, str], float], name: str = "lab-fake", **kw: Any
     ) -> None:
         self.texts = sorted(set(texts), key=len, reverse=True)
         self.p_first = p_first
         self._name = name
-        super().__init__(responder=self._respond)
+        super().__init__(responder=self._respond, **kw)
+
+    def know(self, texts: Iterable[str]) -> None:
+        """Also recognise these answers (texts a test adds after building the backend)."""
+        self.texts = sorted(set(self.texts) | set(texts), key=len, reverse=True)
 
     @property
     def name(self) -> str:
@@ -50,9 +55,13 @@ class LabFake(FakeBackend):
         prompt = self._prompt(req)
         if "Response A" not in prompt:
             return None
-        last_two = self._located(prompt)[:2]  # the judged pair comes after any few-shot examples
-        if len(last_two) < 2:
+        start = prompt.rfind("Response A")  # the judged pair comes after any few-shot examples
+        last_two = [(p, t) for p, t in self._located(prompt) if p > start][:2]
+        if not last_two:
             return None
+        if len(last_two) == 1:  # the other reply is empty: which slot is it in?
+            p, t = last_two[0]
+            return (t, "") if p < prompt.rfind("Response B") else ("", t)
         (_pa, ta), (_pb, tb) = sorted(last_two)
         return ta, tb
 

@@ -1,6 +1,7 @@
 """The workbench app: every panel in tabs that follow the data, one session (one run, one model).
 
-Seeds → Generate (self-instruct, evolve or Magpie, then answers) → Filters → Inspect → Judge → Diversity → Export. Above the tabs: a
+Seeds → Generate (self-instruct, evolve or Magpie, then answers) → Filters → Inspect → Judge → Diversity →
+Compare (two runs or two models side by side) → Export. Above the tabs: a
 model picker (the default model, a GGUF path, or an OpenAI-compatible endpoint URL) and a status line
 (model, tokens/s, rows); below them, one error area that shows what went wrong in any step and how to fix
 it, instead of a traceback that scrolls away. Long steps (loading a model, generating, judging) run in a
@@ -18,25 +19,24 @@ from typing import Any
 import ipywidgets as W
 import polars as pl
 
+from widgets.answers_panel import AnswersPanel
+from widgets.compare_panel import ComparePanel
 from widgets.dashboard import DiversityPanel
 from widgets.evolve_panel import EvolvePanel
 from widgets.export_panel import ExportPanel
 from widgets.filters_panel import FilterPanel
 from widgets.inspector import InspectorPanel
-from widgets.job_controls import JobControlsMixin
 from widgets.magpie_panel import MagpiePanel
 from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
 from widgets.ui import row, tip
 from workbench.engine import Backend, EngineError, default_model_path, load_backend
-from workbench.generate.completions import CompletionConfig, run_completions
 from workbench.jobs import Job
-from workbench.pipeline.recipe import CompletionsStep, EvolveStep, JudgeStep, Recipe, SelfInstructStep, Step
-from workbench.pipeline.runner import step_inputs
+from workbench.pipeline.recipe import CompletionsStep, EvolveStep, JudgeStep, SelfInstructStep, Step
 from workbench.session import Session
 
 __all__ = ["GENERATE_SECTIONS", "TAB_TITLES", "AnswersPanel", "Workbench", "spec_of"]
 
-TAB_TITLES = ("Seeds", "Generate", "Filters", "Inspect", "Judge", "Diversity", "Export")
+TAB_TITLES = ("Seeds", "Generate", "Filters", "Inspect", "Judge", "Diversity", "Compare", "Export")
 GENERATE_SECTIONS = ("Self-instruct", "Evolve", "Magpie")
 """The Generate tab's sections: three ways to make instructions; Answers sits below them, for whichever made them."""
 MODEL_HELP = (
@@ -49,81 +49,6 @@ MODEL_HELP = (
 
 def _note(message: str, color: str = "#555") -> str:
     return f"<span style='color:{color}'>{html.escape(message)}</span>"
-
-
-class AnswersPanel(JobControlsMixin, W.VBox):
-    """Answer the run's kept instructions with the session's model: the completions the judge grades
-    and the SFT export trains on (`workbench.generate.completions.run_completions`, resumable)."""
-
-    def __init__(
-        self, session: Session, *, k: int = 1, max_tokens: int = 64, temperature: float = 0.7
-    ) -> None:
-        self.session = session
-        self.job: Job | None = None
-        self.k = W.BoundedIntText(k, min=1, max=64, description="answers per instruction")
-        self.max_tokens = W.IntSlider(max_tokens, min=8, max=512, description="max tokens")
-        self.temperature = W.FloatSlider(temperature, min=0.0, max=2.0, step=0.05, description="temperature")
-        self.seed = W.BoundedIntText(0, min=0, max=2**31, description="seed")
-        self._make_job_controls(
-            "answers",
-            "Answer instructions",
-            "reply",
-            "Sample answers to the run's kept instructions with the model.",
-            "Stop after the rows in flight; finished answers stay in the run.",
-        )
-        for control, text in (
-            (self.k, "How many answers to sample for each kept instruction."),
-            (self.max_tokens, "The longest an answer may be, in tokens."),
-            (self.temperature, "Sampling randomness: 0 always picks the likeliest word, higher is more varied."),
-            (self.seed, "The random seed that makes the answers repeat exactly."),
-        ):
-            tip(control, text)
-        self.error = W.HTML()
-        super().__init__([
-            W.HTML("<b>Answers</b>: sample responses to the kept instructions (what the judge grades)."),
-            row([self.k, self.max_tokens, self.temperature, self.seed]),
-            row([self.run_button, self.stop_button, self.progress, self.progress_label]),
-            self.error,
-        ])  # fmt: skip
-        self.add_class("wb-answers")
-
-    def config(self) -> CompletionConfig:
-        params = CompletionConfig().params.model_copy(
-            update={"max_tokens": self.max_tokens.value, "temperature": self.temperature.value}
-        )
-        return CompletionConfig(k=self.k.value, params=params, seed=self.seed.value)
-
-    def prompts(self) -> pl.DataFrame:
-        """The run's kept instructions (with their first instance's input) as completion prompts."""
-        step = CompletionsStep(prompts_from="instructions")
-        return step_inputs(step, Recipe(name="workbench", steps=[step]), self.session.store)
-
-    def run(self) -> Job | None:
-        if self.job is not None and self.job.running:
-            self._fail("answers are already being generated: press Stop first")
-            return None
-        try:
-            config, prompts = self.config(), self.prompts()
-            if prompts.height == 0:
-                raise ValueError("the run has no kept instructions yet: run self-instruct above first")
-            backend, store = self.session.backend, self.session.store
-        except Exception as err:
-            self._cannot_start(str(err))
-            return None
-        self.error.value = ""
-
-        def work(report: Any, cancel: Any) -> pl.DataFrame:
-            return run_completions(backend, store, prompts, config, on_progress=report, cancel=cancel)
-
-        return self._launch(Job(work, name="answers"), "answering…")
-
-    def _after_done(self, job: Job) -> None:
-        self.session.notify_rows_changed()
-
-    def _fail(self, message: str) -> None:
-        full = f"Answers: {message}"
-        self.error.value = f"<span class='wb-error' style='color:#b00020'>{html.escape(full)}</span>"
-        self.session.report_error(full)
 
 
 def _judge_panel(session: Session) -> tuple[W.Widget, str | None]:
@@ -177,6 +102,7 @@ class Workbench(W.VBox):
         self.inspector = InspectorPanel(s)
         self.judge, self.judge_unavailable = _judge_panel(s)
         self.diversity = DiversityPanel(s)
+        self.compare = ComparePanel(s)
         self.export = ExportPanel(s, steps=self.recipe_steps, seeds=lambda: self.seeds.seeds,
                                   model=lambda: self.model_spec)  # fmt: skip
         self.diversity.on_select(lambda ids: self.inspector.show_ids(ids, source=self.diversity.selection_summary))
@@ -211,7 +137,7 @@ class Workbench(W.VBox):
         self.seeds.on_change(lambda _seeds: self.evolve.show_source())  # before any instruction, it evolves the seeds
         self.tabs = W.Tab(children=[
             self.seeds, W.VBox([self.generate_sections, self.answers]), self.filters, self.inspector, self.judge,
-            self.diversity, self.export,
+            self.diversity, self.compare, self.export,
         ], titles=TAB_TITLES)  # fmt: skip
         self.tabs.add_class("wb-tabs")
 
@@ -288,12 +214,14 @@ class Workbench(W.VBox):
 
     # -- recipe ----------------------------------------------------------------------------------
     def recipe_steps(self) -> list[Step]:
-        """The steps that made the run's rows, with the knobs the panels show now (for Save recipe)."""
+        """The steps that made the run's rows, each with the config its last Run used (for Save recipe);
+        a step not run in this session (a reopened run) falls back on the knobs its panel shows."""
         rows = self.session.store.rows()
         stages = set(rows["stage"].unique().to_list()) if rows.height else set()
         steps: list[Step] = []
         if "instruction" in stages and _self_instructed(rows):
-            steps.append(SelfInstructStep(config=self.generate.config().model_dump(mode="json")))
+            config = self.generate.last_config or self.generate.config()
+            steps.append(SelfInstructStep(config=config.model_dump(mode="json")))
         # Magpie rows have no recipe step kind yet (workbench.pipeline.recipe), so a recipe cannot replay them.
         if "evolution" in stages:
             ev = self.evolve  # the config the last Evolve ran with; before any (a reopened run), the knobs
@@ -302,7 +230,7 @@ class Workbench(W.VBox):
             steps.append(EvolveStep(prompts_from=source, limit=limit, config=ev.last_config or ev.config()))
         if "completion" in stages:
             source = "instructions" if "instruction" in stages else "seeds"
-            steps.append(CompletionsStep(prompts_from=source, config=self.answers.config()))
+            steps.append(CompletionsStep(prompts_from=source, config=self.answers.last_config or self.answers.config()))
         if "judgment" in stages and self.judge_unavailable is None:
             judge: Any = self.judge
             steps.append(JudgeStep(rubric=judge.rubric, config=judge.config().model_dump(mode="json")))
@@ -390,6 +318,8 @@ class Workbench(W.VBox):
         elif title == "Diversity" and self._diversity_stale and self._row_count() <= 5000:
             self._diversity_stale = False
             self.diversity.refresh()
+        elif title == "Compare":
+            self.compare.refresh()
         elif title == "Export":
             self.export.refresh()
 

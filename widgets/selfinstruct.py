@@ -17,6 +17,7 @@ import ipywidgets as widgets
 import polars as pl
 
 from widgets.job_controls import JobControlsMixin
+from widgets.preview_box import PreviewBox
 from widgets.sampler_editor import SamplerEditor
 from widgets.seeds import SeedsPanel
 from widgets.ui import row, tip
@@ -31,6 +32,7 @@ from workbench.generate.selfinstruct.stats import (
     status_counts,
 )
 from workbench.jobs import Job
+from workbench.pipeline.preview import Preview, preview_self_instruct
 from workbench.session import Session
 
 __all__ = ["SeedsPanel", "SelfInstructPanel"]
@@ -110,6 +112,8 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
                 row([self.seed, self.generate_instances]),
             ]
         )
+        self.preview = PreviewBox("selfinstruct", self._preview_work, what="one round of self-instruct")
+        self.last_config: SelfInstructConfig | None = None  # what the last Run used (for Save recipe)
         self.sampler_editor = SamplerEditor(self._knob_config, lambda: self.seeds_panel.seeds)
         for knob in (self.k_human, self.seed):
             knob.observe(lambda _c: self.sampler_editor.refresh(), names="value")
@@ -121,7 +125,8 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
             [
                 seeds_box,
                 knobs,
-                row([self.run_button, self.stop_button, self.progress, self.progress_label]),
+                row([self.run_button, self.stop_button, self.preview.button, self.progress, self.progress_label]),
+                self.preview,
                 row([self.threshold, self.counts]),
                 self.error,
                 row([self.acceptance_chart, self.histogram_chart]),
@@ -157,6 +162,14 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
             generate_instances=self.generate_instances.value,
         )
 
+    def _preview_work(self) -> Any:
+        config, seeds, backend = self.config(), self.seeds_panel.seeds, self.session.backend
+
+        def work() -> Preview:
+            return preview_self_instruct(backend, config, seeds)
+
+        return work
+
     # -- running -------------------------------------------------------------------------------
     def run(self) -> Job | None:
         """Start a run in a worker thread (returns the Job); errors show in the panel."""
@@ -171,6 +184,7 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
             self._cannot_start(str(err))
             return None
         self.error.value = ""
+        self.last_config = config
 
         def work(report: Any, cancel: Any) -> pl.DataFrame:
             return run_self_instruct(backend, store, config, seeds=seeds, on_progress=report, cancel=cancel)

@@ -89,7 +89,7 @@ def _field(scope, kind: str, label: str):
     return scope.locator(f".widget-{kind}:has(> label:text-is('{label}')) {'textarea' if kind == 'textarea' else 'input'}")
 
 
-@pytest.mark.parametrize("title", ["Seeds", "Generate", "Inspect", "Judge", "Diversity", "Export"])
+@pytest.mark.parametrize("title", ["Seeds", "Generate", "Filters", "Inspect", "Judge", "Diversity", "Compare", "Export"])
 def test_every_tab_fits_1280_pixels_with_no_label_cut_off(app_page, artifacts, title):
     page = app_page
     _tab(page, title)

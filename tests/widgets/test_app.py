@@ -51,7 +51,7 @@ def test_layout_classes_and_shared_session(tmp_path):
         "wb-model-input" in app.model_input._dom_classes and "wb-model-load" in app.load_button._dom_classes
     )
     assert {"wb-status"} <= set(app.status._dom_classes) and "wb-error" in app.error_box._dom_classes
-    assert app.tabs.titles == ("Seeds", "Generate", "Filters", "Inspect", "Judge", "Diversity", "Export")
+    assert app.tabs.titles == ("Seeds", "Generate", "Filters", "Inspect", "Judge", "Diversity", "Compare", "Export")
     panels = [app.seeds, app.generate, app.answers, app.filters, app.inspector, app.judge, app.diversity, app.export]
     assert all(p.session is app.session for p in panels)  # one run, one model
     assert app.load_job is None  # a given backend is already loaded: nothing to preload

@@ -37,7 +37,7 @@ from workbench.session import Session
 __all__ = ["DEFAULT_LAB_CONFIGS", "JudgeLabPanel", "lab_store_name"]
 
 DEFAULT_LAB_CONFIGS = (LabConfig(method="consistent"), LabConfig(method="probability"))
-SOURCES = (("hh-rlhf pairs (shipped)", "hh-rlhf"), ("this run's labels", "run"))
+SOURCES = (("hh-rlhf pairs", "hh-rlhf"), ("this run's labels", "run"))
 
 
 def lab_store_name(run_name: str) -> str:
@@ -77,7 +77,7 @@ class JudgeLabPanel(JobControlsMixin, W.VBox):
         self.add_button = W.Button(description="Add", icon="plus")
         self.remove_button = W.Button(description="Remove selected", icon="minus")
         self.config_list = W.SelectMultiple(options=[], rows=4, description="configurations",
-                                            layout=W.Layout(width="60%"))  # fmt: skip
+                                            layout=W.Layout(width="60%"), style={"description_width": "initial"})  # fmt: skip
         self.configs: list[LabConfig] = []
         self._make_job_controls("judge-lab", "Judge the judge", "balance-scale",
                                 "Judge the labelled pairs with every configuration, then compare each with people.",

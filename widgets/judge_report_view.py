@@ -77,7 +77,9 @@ def report_html(report: JudgeReport) -> str:
     )  # fmt: skip
     style = ("<style>.wb-judge-report-table td,.wb-judge-report-table th{padding:2px 6px;font-size:12px;"
              "text-align:right}.wb-judge-report-table .wb-baseline{background:#f3f3f3;color:#555}"
-             ".wb-judge-report-table td:first-child{text-align:left;max-width:280px;overflow-wrap:anywhere}</style>")  # fmt: skip
+             ".wb-judge-report-table td:first-child{text-align:left;min-width:220px;max-width:320px}"
+             ".wb-judge-report-table td[data-col=agreement],.wb-judge-report-table td[data-col=gain_vs_length]"
+             "{white-space:nowrap}</style>")  # fmt: skip
     return (
         f"{style}<div style='overflow-x:auto'><table class='wb-judge-report-table'><tr>{head}</tr>{''.join(body)}"
         "</table></div><p><small>Grey columns are judges that read no content, scored on exactly the pairs of "

@@ -191,8 +191,12 @@ class JudgeLabPanel(JobControlsMixin, W.VBox):
                 raise ValueError(
                     f"choose at least two configurations to compare (have {len(configs)}): use Add"
                 )
-            pairs, tune, store = self.labelled_set()
             rubrics, config = self.rubrics(), self._judge_config()
+            stale = [c.label() for c in configs if c.rubric_version not in rubrics]
+            if stale:  # a draft version edited away before it was ever judged
+                raise ValueError(f"{', '.join(stale)}: that rubric version is neither the editor's nor recorded "
+                                 "in this run; remove it and Add the configuration again")  # fmt: skip
+            pairs, tune, store = self.labelled_set()
             backend = self.session.backend
         except Exception as err:
             self._cannot_start(str(err))

@@ -79,6 +79,10 @@ def test_configurations_are_added_removed_and_at_least_two_are_needed(tmp_path, 
         method="few-shot", prompt_style="completion", rubric_version=RUBRIC.version, k=1
     )
     assert "few-shot (k=1) · completion" in panel.config_list.options[-1][0]
+    panel.configs.append(LabConfig(rubric_version="0123456789ab"))  # a draft edited away, never judged
+    panel.run_button.click()
+    assert panel.job is None and "neither the editor&#x27;s nor recorded" in panel.error.value
+    panel.configs.pop()
     panel.config_list.value = (0, 1)
     panel.remove_button.click()
     assert [c.method for c in panel.configs] == ["few-shot"]

@@ -61,7 +61,7 @@ def respond(req: GenerationRequest) -> str:
     if "Response A:" in text:
         return f" Compared.\nWinner: {('A', 'B', 'tie')[seed % 3 if 'tie' in text else seed % 2]}"
     if "Response to grade:" in text:
-        m = re.search(r"Response to grade:\n(.*?)\n\n", text, re.S)
+        m = re.search(r"Response to grade:\n(.*?)(?:\n\n|\nFeedback:|\Z)", text, re.S)
         return f" Graded.\nScore: {1 + len(m.group(1) if m else '') % 5}"
     words = 5 + (len(text) + seed) % 9
     return " " + fake_text(text, seed, words)

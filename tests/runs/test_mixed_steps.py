@@ -70,7 +70,7 @@ def _length_score(req: GenerationRequest) -> str:
     import re
 
     text = req.prompt if req.prompt is not None else req.messages[-1]["content"]  # type: ignore[index]
-    m = re.search(r"Response to grade:\n(.*?)\n\n", text, re.S)
+    m = re.search(r"Response to grade:\n(.*?)(?:\n\n|\nFeedback:|\Z)", text, re.S)
     score = min(5, 1 + len(m.group(1) if m else "") // 12)
     if "STRICT" in text:
         score = max(1, score - 1)

@@ -29,7 +29,7 @@ SMALL = {"num_instructions": 6, "rounds": 3, "prompts_per_round": 6, "seed": 3}
 def responder(req: GenerationRequest) -> str:
     """Judge prompts get a score that grows with the answer's length; everything else is scripted."""
     text = req.prompt or req.messages[-1]["content"]  # type: ignore[index]
-    graded = re.search(r"Response to grade:\n(.*?)\n\n", text, re.S)
+    graded = re.search(r"Response to grade:\n(.*?)(?:\n\n|\nFeedback:|\Z)", text, re.S)
     if graded:
         return f" Judged by length.\nScore: {min(5, 1 + len(graded.group(1)) // 12)}"
     return scripted(req)

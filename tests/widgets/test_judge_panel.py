@@ -18,7 +18,7 @@ JudgePanel = judge_mod.JudgePanel
 
 def length_judge(req: GenerationRequest) -> str:
     text = req.prompt or req.messages[-1]["content"]  # type: ignore[index]
-    answer = re.search(r"Response to grade:\n(.*?)\n\n", text, re.S).group(1)  # type: ignore[union-attr]
+    answer = re.search(r"Response to grade:\n(.*?)(?:\n\n|\nFeedback:|\Z)", text, re.S).group(1)  # type: ignore[union-attr]
     return f" By length.\nScore: {min(5, 1 + len(answer) // 15)}"
 
 

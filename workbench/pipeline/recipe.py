@@ -33,14 +33,17 @@ from ..generate.completions import CompletionConfig
 from ..generate.evolve import EvolveConfig
 from ..judge.rubric import Rubric
 from ..runs import content_hash
+from .hygiene_steps import BenchmarkSource, DecontamStep, NearDupStep, ReferenceSet
 from .scale import ScaleConfig
 
 __all__ = [
     "CompletionsStep",
+    "DecontamStep",
     "EvolveStep",
     "IFDStep",
     "JudgeStep",
     "ModelSpec",
+    "NearDupStep",
     "Recipe",
     "RecipeError",
     "SeedsSpec",
@@ -209,7 +212,7 @@ class IFDStep(_StepBase):
 
 
 Step = Annotated[
-    CompletionsStep | EvolveStep | SelfInstructStep | JudgeStep | IFDStep,
+    CompletionsStep | EvolveStep | SelfInstructStep | JudgeStep | IFDStep | NearDupStep | DecontamStep,
     Field(discriminator="kind"),
 ]
 
@@ -320,6 +323,7 @@ def _all_field_names() -> set[str]:
     for model in (
         Recipe, ModelSpec, SeedsSpec, CompletionsStep, EvolveStep, SelfInstructStep, JudgeStep, IFDStep,
         CompletionConfig, EvolveConfig, IFDConfig, Rubric, ExportSpec, ScaleConfig,
+        NearDupStep, DecontamStep, ReferenceSet, BenchmarkSource,
     ):  # fmt: skip
         names.update(model.model_fields)
     from ..engine import SamplingParams

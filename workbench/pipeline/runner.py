@@ -1,7 +1,8 @@
 """Run a recipe: its steps in order against one run directory, resumable, with progress reports.
 
 Each step calls the same pipeline function the notebook panels call (`run_completions`,
-`run_evolution`, `run_self_instruct`, `run_absolute_judge`, `run_ifd`), so a headless run writes exactly the rows
+`run_evolution`, `run_self_instruct`, `run_absolute_judge`, `run_ifd`; `near_dup` and `decontam` record
+filter drops, `hygiene_steps`), so a headless run writes exactly the rows
 an interactive one would, and re-running with `resume=True` skips every row the run already has.
 `plan_recipe` is the dry run: the planned steps, their row counts, and a time estimate from tokens/s
 measured on a small sample.
@@ -22,6 +23,7 @@ from ..export import ExportResult, export_run
 from ..filters.apply import with_filter_drops
 from ..generate.seeds import default_seeds, load_seeds, self_instruct_seeds
 from ..runs import RunStore, row_id
+from .hygiene_steps import DecontamStep, NearDupStep, plan_note, run_hygiene_step, step_rows
 from .recipe import CompletionsStep, EvolveStep, IFDStep, JudgeStep, Recipe, SelfInstructStep, Step
 
 __all__ = [
@@ -172,6 +174,8 @@ def _run_step(
     on_progress: Callable[[Progress], None],
     cancel: threading.Event,
 ) -> pl.DataFrame:
+    if isinstance(step, NearDupStep | DecontamStep):  # filters of rows already in the run
+        return run_hygiene_step(step, store)
     if isinstance(step, SelfInstructStep):
         from ..generate.selfinstruct import SelfInstructConfig, run_self_instruct
 
@@ -294,6 +298,7 @@ class RecipePlan:
 def _plan_steps(recipe: Recipe, store: RunStore | None) -> list[StepPlan]:
     plans: list[StepPlan] = []
     rows: int | None
+    n_in: int | None
     produced: dict[str, int | None] = {}  # source name → rows the plan expects earlier steps to keep
     for label, step in zip(recipe.step_labels(), recipe.steps, strict=True):
         if isinstance(step, SelfInstructStep):
@@ -305,8 +310,12 @@ def _plan_steps(recipe: Recipe, store: RunStore | None) -> list[StepPlan]:
             plans.append(StepPlan(label, step.kind, _seed_frame(recipe).height, rows, cfg.sampling.max_tokens,
                                   f"at most {rows} generations, stops once {cfg.num_instructions} are accepted"))  # fmt: skip
             continue
+        if isinstance(step, NearDupStep | DecontamStep):
+            n_in = step_rows(step, store).height or produced.get(step.rows_from)
+            plans.append(StepPlan(label, step.kind, n_in, 0, 0, plan_note(step)))
+            continue
         source = step.rows_from if isinstance(step, JudgeStep | IFDStep) else step.prompts_from
-        n_in: int | None = step_inputs(step, recipe, store).height
+        n_in = step_inputs(step, recipe, store).height
         limit: int | None = getattr(step, "limit", None)
         if source in produced and not n_in:
             n_in = produced[source]
@@ -346,7 +355,7 @@ def plan_recipe(
     plan = RecipePlan(_plan_steps(recipe, store))
     if backend is None or sample_rows <= 0:
         return plan
-    first = next((s for s in recipe.steps if not isinstance(s, SelfInstructStep | JudgeStep | IFDStep)), None)
+    first = next((s for s in recipe.steps if isinstance(s, CompletionsStep | EvolveStep)), None)
     texts = step_inputs(first, recipe, store)["instruction"].to_list() if first is not None else []
     texts = (texts or _seed_frame(recipe)["instruction"].to_list())[:sample_rows]
     params = SamplingParams(max_tokens=sample_max_tokens, temperature=0.7, seed=0)

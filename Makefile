@@ -7,7 +7,7 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: lab test install dev model sysdeps lint bench clean-venv
+.PHONY: lab test install dev model sysdeps lint bench bench-peers clean-venv
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ lint: dev
 
 bench: dev model
 	$(PY) tests/benchmarks/bench_engine.py
+
+# Our engine vs llama.cpp's llama-server on the same workload (not part of `make test`). The server is built
+# once (nice, -j2, only its target) from the llama.cpp sources the pinned llama-cpp-python vendors and cached
+# outside the repo (~/.cache/workbench/llama-server-<version>); see the script for the flags chosen.
+bench-peers: dev model
+	PY=$(PY) bash tests/benchmarks/build_llama_server.sh
+	$(PY) tests/benchmarks/bench_peers.py
 
 clean-venv:
 	rm -rf $(VENV)

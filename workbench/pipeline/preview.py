@@ -14,6 +14,7 @@ import math
 import tempfile
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +55,15 @@ def rates_for(backend: Backend, prompts: list[str]) -> Rates:
     return rates
 
 
-def _scratch() -> tuple[tempfile.TemporaryDirectory[str], RunStore]:
-    tmp = tempfile.TemporaryDirectory(prefix="workbench-preview-")
-    return tmp, RunStore.create(tmp.name, "preview")
+def _recorded(
+    backend: Backend, run: Callable[[Backend, RunStore], pl.DataFrame]
+) -> tuple[RecordingBackend, pl.DataFrame, float]:
+    """Run `run(recording backend, scratch store)` in a throwaway run directory: what it sent, made and took."""
+    rec = RecordingBackend(backend)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="workbench-preview-") as tmp:
+        rows = run(rec, RunStore.create(tmp, "preview"))
+    return rec, rows, time.perf_counter() - t0
 
 
 def preview_self_instruct(
@@ -74,12 +81,7 @@ def preview_self_instruct(
     instructions it keeps."""
     small = config.model_copy(update={"rounds": 1, "prompts_per_round": max(1, min(prompts, config.prompts_per_round)),
                                       "num_instructions": 10**6})  # fmt: skip
-    rec = RecordingBackend(backend)
-    t0 = time.perf_counter()
-    tmp, store = _scratch()
-    with tmp:
-        rows = run_self_instruct(rec, store, small, seeds=seeds)
-    seconds = time.perf_counter() - t0
+    rec, rows, seconds = _recorded(backend, lambda b, store: run_self_instruct(b, store, small, seeds=seeds))
     instr = rows.filter(pl.col("stage") == "instruction")
     kept = instr.filter(pl.col("status") == "kept").height
     per_prompt = kept / small.prompts_per_round
@@ -110,12 +112,7 @@ def preview_completions(
     if prompts.height == 0:
         raise ValueError("nothing to preview: there are no prompts to answer yet")
     head = prompts.head(rows)
-    rec = RecordingBackend(backend)
-    t0 = time.perf_counter()
-    tmp, store = _scratch()
-    with tmp:
-        out = run_completions(rec, store, head, config)
-    seconds = time.perf_counter() - t0
+    rec, out, seconds = _recorded(backend, lambda b, store: run_completions(b, store, head, config))
     scale = {"completion": prompts.height / head.height}
     texts = [str(t) for t in head.get_column(head.columns[0]).cast(pl.Utf8).to_list()]
     measured = rates or rates_for(backend, [t for t in texts if t] or ["Hello"])
@@ -138,12 +135,7 @@ def preview_judge(
     if rows.height == 0:
         raise ValueError("nothing to preview: there are no answers to judge yet")
     head = rows.head(sample)
-    rec = RecordingBackend(backend)
-    t0 = time.perf_counter()
-    tmp, store = _scratch()
-    with tmp:
-        out = run_absolute_judge(rec, store, head, rubric, config)
-    seconds = time.perf_counter() - t0
+    rec, out, seconds = _recorded(backend, lambda b, store: run_absolute_judge(b, store, head, rubric, config))
     total = full_rows if full_rows is not None else rows.height
     scale = {"judgment": total / head.height}
     measured = rates or rates_for(backend, [str(t) for t in head["text"].to_list()] if "text" in head.columns else ["x"])

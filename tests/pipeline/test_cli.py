@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,7 +96,12 @@ def test_dry_run_plans_and_writes_nothing(tmp_path, capsys):
     assert lines["1:completions"][1:5] == ["5", "10", "16", "160"]  # inputs, rows, max tokens, token budget
     assert lines["2:evolve"][1:3] == ["2", "2"]
     assert "total rows (upper bound): 12" in out
-    assert "tokens/s" in out and "estimated time: at most" in out
+    # each step previewed on --sample-rows rows and priced sub-step by sub-step, then the total
+    assert "estimate, each step previewed on 4 rows:" in out and "tok/s" in out
+    assert re.search(r"^  1:completions: ≈ \S+ \(preview: 8 rows in", out, re.M)  # 4 prompts × k=2
+    assert re.search(r"^    completion: 10 requests × \d+ prompt \+ \d+ answer tokens", out, re.M)
+    assert re.search(r"^    evolution: 2 requests", out, re.M)
+    assert re.search(r"^estimated time: ≈ \S+ in total$", out, re.M)
     assert not (tmp_path / "runs").exists()
 
 

@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--endpoint", action="append", default=[], help="OpenAI-compatible server URL; repeat for many (enables Ray)")
     run.add_argument("--served-model", help="model name on the endpoints")
     run.add_argument("--ray-address", help="Ray cluster to join ('auto', 'ray://head:10001'); implies Ray")
-    run.add_argument("--sample-rows", type=int, default=4, help="dry run: rows generated to measure tokens/s (0: skip)")
+    run.add_argument("--sample-rows", type=int, default=4, help="dry run: rows each step's preview generates to estimate its time (0: skip)")
     val = sub.add_parser("validate", help="check a recipe file and print it normalised")
     val.add_argument("recipe")
     ex = sub.add_parser("export", help="export a run as a TRL-ready dataset with a card")
@@ -124,8 +124,12 @@ def _apply_overrides(recipe: object, args: argparse.Namespace) -> object:
     return Recipe.model_validate({**recipe.model_dump(), **update}) if update else recipe
 
 
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds < 90 else f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
 def _print_plan(plan: object, out: TextIO) -> None:
-    from .runner import RecipePlan
+    from .plan import RecipePlan
 
     assert isinstance(plan, RecipePlan)
     out.write(f"{'step':<22}{'inputs':>8}{'rows':>8}{'max tok':>9}{'token budget':>14}  note\n")
@@ -133,28 +137,41 @@ def _print_plan(plan: object, out: TextIO) -> None:
         cells = ["?" if v is None else str(v) for v in (s.inputs, s.rows, s.max_tokens, s.token_budget)]
         out.write(f"{s.label:<22}{cells[0]:>8}{cells[1]:>8}{cells[2]:>9}{cells[3]:>14}  {s.note}\n")
     out.write(f"total rows (upper bound): {plan.total_rows if plan.total_rows is not None else '?'}\n")
-    if plan.tokens_per_s:
-        out.write(
-            f"measured: {plan.sample_tokens} tokens in {plan.sample_seconds:.1f}s on {plan.sample_rows} sample rows "
-            f"= {plan.tokens_per_s:.1f} tokens/s\n"
-        )
-        est = plan.estimated_seconds
-        out.write(f"estimated time: at most {est:.0f}s ({est / 60:.1f} min) if every row uses max_tokens\n" if est is not None else "estimated time: ?\n")
-    else:
-        out.write("estimated time: not measured\n")
+    if plan.rates is None:
+        out.write("estimated time: not measured (--sample-rows 0)\n")
+        return
+    out.write(f"measured on this machine: {plan.rates.describe()} ({plan.rates.seconds:.1f}s to measure)\n")
+    out.write(f"estimate, each step previewed on {plan.sample_rows} rows:\n")
+    for s in plan.steps:
+        if s.max_tokens == 0:
+            continue
+        if s.estimate is not None:
+            out.write(f"  {s.label}: ≈ {_fmt_s(s.estimate.seconds)} ({s.preview})\n")
+            for sub in s.estimate.substeps:
+                extra = f" ({sub.note})" if sub.note else ""
+                out.write(f"    {sub.stage}: {sub.requests:.0f} requests × {sub.prompt_tokens:.0f} prompt + "
+                          f"{sub.completion_tokens:.0f} answer tokens ≈ {_fmt_s(sub.seconds(plan.rates))}{extra}\n")  # fmt: skip
+        elif s.bound_seconds is not None:
+            out.write(f"  {s.label}: at most {_fmt_s(s.bound_seconds)} ({s.preview})\n")
+        else:
+            out.write(f"  {s.label}: ? ({s.preview})\n")
+    est = plan.estimated_seconds or 0.0
+    left = f" (not counting {', '.join(plan.unestimated)}: see above)" if plan.unestimated else ""
+    out.write(f"estimated time: ≈ {_fmt_s(est)} in total{left}\n")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..runs import RunExistsError
+    from .plan import plan_recipe
     from .recipe import load_recipe
-    from .runner import make_backend, plan_recipe, run_recipe
+    from .runner import make_backend, run_recipe
 
     recipe = _apply_overrides(load_recipe(args.recipe), args)
     bar = ProgressBar()
     backend = make_backend(recipe)  # type: ignore[arg-type]
     try:
         if args.dry_run:
-            bar.message(f"dry run of {args.recipe}: measuring on {args.sample_rows} sample rows with {backend.name}")
+            bar.message(f"dry run of {args.recipe}: previewing each step on {args.sample_rows} rows with {backend.name}")
             plan = plan_recipe(recipe, backend=backend, runs_root=args.runs_root, sample_rows=args.sample_rows)  # type: ignore[arg-type]
             _print_plan(plan, sys.stdout)
             return 0

@@ -22,11 +22,23 @@ import polars as pl
 
 from ..engine import Backend
 from ..generate.completions import CompletionConfig, run_completions
+from ..generate.conversation import ConversationConfig, extend_conversations
+from ..generate.evolve import EvolveConfig, run_evolution
+from ..generate.magpie import MagpieConfig, magpie_prefix, run_magpie
 from ..generate.selfinstruct import SelfInstructConfig, build_instruction_prompt, run_self_instruct
 from ..runs import RunStore
 from .estimate import Estimate, Rates, RecordingBackend, measure_rates, substeps_from_preview
 
-__all__ = ["Preview", "preview_completions", "preview_judge", "preview_self_instruct", "rates_for"]
+__all__ = [
+    "Preview",
+    "preview_completions",
+    "preview_conversation",
+    "preview_evolve",
+    "preview_judge",
+    "preview_magpie",
+    "preview_self_instruct",
+    "rates_for",
+]
 
 _RATES: weakref.WeakKeyDictionary[Any, Rates] = weakref.WeakKeyDictionary()
 
@@ -106,14 +118,16 @@ def preview_completions(
     config: CompletionConfig,
     *,
     rows: int = 4,
+    full_rows: int | None = None,
     rates: Rates | None = None,
 ) -> Preview:
-    """`config.k` answers to the first `rows` prompts; the full run answers all of `prompts`."""
+    """`config.k` answers to the first `rows` prompts; the full run answers `full_rows` prompts (default:
+    all of `prompts`)."""
     if prompts.height == 0:
         raise ValueError("nothing to preview: there are no prompts to answer yet")
     head = prompts.head(rows)
     rec, out, seconds = _recorded(backend, lambda b, store: run_completions(b, store, head, config))
-    scale = {"completion": prompts.height / head.height}
+    scale = {"completion": (full_rows if full_rows is not None else prompts.height) / head.height}
     texts = [str(t) for t in head.get_column(head.columns[0]).cast(pl.Utf8).to_list()]
     measured = rates or rates_for(backend, [t for t in texts if t] or ["Hello"])
     return Preview(out, Estimate(substeps_from_preview(rec, out, scale), measured), seconds)
@@ -140,3 +154,76 @@ def preview_judge(
     scale = {"judgment": total / head.height}
     measured = rates or rates_for(backend, [str(t) for t in head["text"].to_list()] if "text" in head.columns else ["x"])
     return Preview(out, Estimate(substeps_from_preview(rec, out, scale), measured), seconds)
+
+
+def preview_evolve(
+    backend: Backend,
+    prompts: pl.DataFrame,
+    config: EvolveConfig,
+    *,
+    rows: int = 4,
+    full_rows: int | None = None,
+    rates: Rates | None = None,
+) -> Preview:
+    """Evolve the first `rows` prompts through every generation (the eliminator included); the full run
+    evolves `full_rows` prompts (default: all of `prompts`) with as many requests per prompt."""
+    if prompts.height == 0:
+        raise ValueError("nothing to preview: there are no prompts to evolve yet")
+    head = prompts.head(rows)
+    rec, out, seconds = _recorded(backend, lambda b, store: run_evolution(b, store, head, config))
+    total = full_rows if full_rows is not None else prompts.height
+    notes = {"evolution": f"{config.generations} generations at the preview's requests per prompt"}
+    measured = rates or rates_for(backend, [str(t) for t in head["instruction"].to_list()] or ["Hello"])
+    substeps = substeps_from_preview(rec, out, {"evolution": total / head.height}, notes=notes)
+    return Preview(out, Estimate(substeps, measured), seconds)
+
+
+def preview_magpie(
+    backend: Backend,
+    config: MagpieConfig,
+    seeds: pl.DataFrame | None = None,
+    *,
+    prompts: int = 4,
+    rates: Rates | None = None,
+) -> Preview:
+    """`prompts` user turns (and, with `n_turns` > 1, the conversations grown from the kept ones); the full
+    run writes `config.num_prompts`. A conversation's turns are sent for its user turn's row, so they are
+    counted with the user turns."""
+    small = config.model_copy(update={"num_prompts": max(1, min(prompts, config.num_prompts))})
+
+    def run(b: Backend, store: RunStore) -> pl.DataFrame:
+        run_magpie(b, store, small, seeds=seeds)
+        return store.rows()  # the user turns and the conversations grown from them
+
+    rec, out, seconds = _recorded(backend, run)
+    note = "user turns" + (f", with their conversations' {2 * config.n_turns - 1} more turns each"
+                           if config.n_turns > 1 else "")  # fmt: skip
+    measured = rates or rates_for(backend, [magpie_prefix(backend.chat_template, model_name=backend.name)[0]])
+    scale = {"instruction": config.num_prompts / small.num_prompts}
+    return Preview(out, Estimate(substeps_from_preview(rec, out, scale, notes={"instruction": note}), measured), seconds)
+
+
+def preview_conversation(
+    backend: Backend,
+    rows: pl.DataFrame,
+    config: ConversationConfig,
+    *,
+    sample: int = 4,
+    full_rows: int | None = None,
+    rates: Rates | None = None,
+) -> Preview:
+    """Extend the first `sample` rows by `config.turns` turns; the full run extends `full_rows` (default:
+    all of `rows`). Every turn's request is sent for the row being extended."""
+    if rows.height == 0:
+        raise ValueError("nothing to preview: there are no answered rows to extend yet")
+    head = rows.head(sample)
+    rec = RecordingBackend(backend)
+    t0 = time.perf_counter()
+    out = extend_conversations(rec, head, config)
+    seconds = time.perf_counter() - t0
+    total = full_rows if full_rows is not None else rows.height
+    keys = pl.DataFrame({"id": head["id"].to_list(), "stage": ["conversation"] * head.height})
+    notes = {"conversation": f"{2 * config.turns + config.final_samples - 1} requests per row"}
+    measured = rates or rates_for(backend, [str(t) for t in head["text"].to_list()] if "text" in head.columns else ["x"])
+    substeps = substeps_from_preview(rec, keys, {"conversation": total / head.height}, notes=notes)
+    return Preview(out, Estimate(substeps, measured), seconds)

@@ -30,18 +30,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..export import ExportSpec
 from ..filters.ifd import IFDConfig
 from ..generate.completions import CompletionConfig
+from ..generate.conversation import ConversationConfig
 from ..generate.evolve import EvolveConfig
+from ..generate.magpie import MagpieConfig
 from ..judge.rubric import Rubric
 from ..runs import content_hash
+from .chat_steps import ConversationStep, MagpieStep
 from .hygiene_steps import BenchmarkSource, DecontamStep, NearDupStep, ReferenceSet
+from .judge_step import ROW_IDS_COMMENT, JudgeStep
 from .scale import ScaleConfig
 
 __all__ = [
     "CompletionsStep",
+    "ConversationStep",
     "DecontamStep",
     "EvolveStep",
     "IFDStep",
     "JudgeStep",
+    "MagpieStep",
     "ModelSpec",
     "NearDupStep",
     "Recipe",
@@ -168,36 +174,6 @@ class SelfInstructStep(_StepBase):
         return _lazy_config("workbench.generate.selfinstruct", "SelfInstructConfig", value)
 
 
-class JudgeStep(_StepBase):
-    """Grade rows with a rubric (absolute grading: a score, its distribution and the judge's reasoning)."""
-
-    kind: Literal["judge"] = "judge"
-    """Step type."""
-    rows_from: Literal["completions", "evolutions", "instructions"] = "completions"
-    """Which kept rows of this run to judge."""
-    rubric: Rubric
-    """The rubric (name, criteria, levels, template); its content hash is recorded on every judgment."""
-    rubric_version: str | None = None
-    """The rubric's expected version hash: if set and the rubric's content no longer hashes to it, the
-    recipe is rejected (someone edited the rubric without meaning to)."""
-    config: dict[str, Any] = Field(default_factory=dict)
-    """JudgeConfig fields (sampling parameters, seed, ...)."""
-
-    @field_validator("config")
-    @classmethod
-    def _valid(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _lazy_config("workbench.judge", "JudgeConfig", value)
-
-    @model_validator(mode="after")
-    def _version_matches(self) -> JudgeStep:
-        if self.rubric_version is not None and self.rubric.version != self.rubric_version:
-            raise ValueError(
-                f"rubric {self.rubric.name!r} hashes to version {self.rubric.version}, not {self.rubric_version}: "
-                "set rubric_version to the new hash if the edit was intended"
-            )
-        return self
-
-
 class IFDStep(_StepBase):
     """Score instruction-following difficulty (Superfiltering's IFD) of rows; the scores are run rows."""
 
@@ -212,7 +188,8 @@ class IFDStep(_StepBase):
 
 
 Step = Annotated[
-    CompletionsStep | EvolveStep | SelfInstructStep | JudgeStep | IFDStep | NearDupStep | DecontamStep,
+    CompletionsStep | EvolveStep | SelfInstructStep | JudgeStep | IFDStep | NearDupStep | DecontamStep | MagpieStep
+    | ConversationStep,
     Field(discriminator="kind"),
 ]
 
@@ -277,7 +254,8 @@ class Recipe(_Strict):
         data = self.to_dict()
         if fmt == "json":
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        return _comment_row_ids(text, [len(s.row_ids) for s in self.steps if isinstance(s, JudgeStep) and s.row_ids])
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the recipe as YAML (.yaml/.yml) or JSON (.json). Refuses to replace a file unless
@@ -297,6 +275,18 @@ class Recipe(_Strict):
     @classmethod
     def loads(cls, text: str, *, source: str = "<recipe>") -> Recipe:
         return _parse(text, source)
+
+
+def _comment_row_ids(text: str, counts: list[int]) -> str:
+    """Say above each judge step's `row_ids` that it judges only the app's rows (YAML has no other place
+    for it; a step's keys sit at two spaces under `- `, so a rubric's text cannot match)."""
+    lines, found = text.splitlines(keepends=True), iter(counts)
+    out = []
+    for line in lines:
+        if line.rstrip("\n") == "  row_ids:" or line.startswith("  row_ids: ["):
+            out.append("  " + ROW_IDS_COMMENT.format(n=next(found, "these")) + "\n")
+        out.append(line)
+    return "".join(out)
 
 
 def _format_of(path: Path) -> Literal["yaml", "json"]:
@@ -323,7 +313,8 @@ def _all_field_names() -> set[str]:
     for model in (
         Recipe, ModelSpec, SeedsSpec, CompletionsStep, EvolveStep, SelfInstructStep, JudgeStep, IFDStep,
         CompletionConfig, EvolveConfig, IFDConfig, Rubric, ExportSpec, ScaleConfig,
-        NearDupStep, DecontamStep, ReferenceSet, BenchmarkSource,
+        NearDupStep, DecontamStep, ReferenceSet, BenchmarkSource, MagpieStep, ConversationStep, MagpieConfig,
+        ConversationConfig,
     ):  # fmt: skip
         names.update(model.model_fields)
     from ..engine import SamplingParams

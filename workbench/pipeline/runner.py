@@ -4,8 +4,9 @@ Each step calls the same pipeline function the notebook panels call (`run_comple
 `run_evolution`, `run_self_instruct`, `run_absolute_judge`, `run_ifd`; `near_dup` and `decontam` record
 filter drops, `hygiene_steps`), so a headless run writes exactly the rows
 an interactive one would, and re-running with `resume=True` skips every row the run already has.
-`plan_recipe` is the dry run: the planned steps, their row counts, and a time estimate from tokens/s
-measured on a small sample.
+`magpie` and `conversation` (`chat_steps`) need a chat model. A judge step judges the rows its
+`row_ids` or `sample` select (`judge_step.select_rows`), and says how many of how many. The dry run is
+`workbench.pipeline.plan.plan_recipe`.
 """
 
 from __future__ import annotations
@@ -18,24 +19,23 @@ from pathlib import Path
 
 import polars as pl
 
-from ..engine import Backend, FakeBackend, GenerationRequest, Progress, SamplingParams, load_backend
+from ..engine import Backend, FakeBackend, Progress, load_backend
 from ..export import ExportResult, export_run
 from ..filters.apply import with_filter_drops
 from ..generate.seeds import default_seeds, load_seeds, self_instruct_seeds
 from ..runs import RunStore, row_id
-from .hygiene_steps import DecontamStep, NearDupStep, plan_note, run_hygiene_step, step_rows
+from .chat_steps import ConversationStep, MagpieStep, run_chat_step
+from .hygiene_steps import DecontamStep, NearDupStep, run_hygiene_step
+from .judge_step import select_rows
 from .recipe import CompletionsStep, EvolveStep, IFDStep, JudgeStep, Recipe, SelfInstructStep, Step
 
 __all__ = [
     "RecipeMismatchError",
-    "RecipePlan",
     "RunReport",
-    "StepPlan",
     "StepProgress",
     "StepReport",
     "make_backend",
     "open_run",
-    "plan_recipe",
     "run_recipe",
     "step_inputs",
 ]
@@ -134,8 +134,8 @@ def _prompt_frame(ids: list[str], instructions: list[str], inputs: list[str], ro
 
 def step_inputs(step: Step, recipe: Recipe, store: RunStore | None) -> pl.DataFrame:
     """The prompts (id, instruction, input, round) or, for a judge, the rows a step works on."""
-    scores = isinstance(step, JudgeStep | IFDStep)  # steps that work on rows, not prompts
-    source = step.rows_from if isinstance(step, JudgeStep | IFDStep) else getattr(step, "prompts_from", "seeds")
+    scores = isinstance(step, JudgeStep | IFDStep | ConversationStep)  # steps that work on rows, not prompts
+    source = step.rows_from if scores else getattr(step, "prompts_from", "seeds")  # type: ignore[union-attr]
     limit = getattr(step, "limit", None)
     if source == "seeds":
         seeds = _seed_frame(recipe)
@@ -147,7 +147,7 @@ def step_inputs(step: Step, recipe: Recipe, store: RunStore | None) -> pl.DataFr
         frame = _prompt_frame(ids, prompts, [""] * len(prompts), [0] * len(prompts))
     else:
         stage = {"instructions": "instruction", "evolutions": "evolution", "completions": "completion",
-                 "instances": "instance"}[source]  # fmt: skip
+                 "instances": "instance", "conversations": "conversation"}[source]  # fmt: skip
         if store is None:  # a dry run before the run exists: earlier steps have produced nothing yet
             return _prompt_frame([], [], [], [])
         rows = with_filter_drops(store.rows())  # rows a Filters Apply dropped are not inputs
@@ -173,9 +173,13 @@ def _run_step(
     store: RunStore,
     on_progress: Callable[[Progress], None],
     cancel: threading.Event,
+    say: Callable[[str], None],
 ) -> pl.DataFrame:
     if isinstance(step, NearDupStep | DecontamStep):  # filters of rows already in the run
         return run_hygiene_step(step, store)
+    if isinstance(step, MagpieStep | ConversationStep):
+        source = (lambda: _seed_frame(recipe)) if isinstance(step, MagpieStep) else (lambda: step_inputs(step, recipe, store))
+        return run_chat_step(step, backend, store, source, on_progress, cancel)
     if isinstance(step, SelfInstructStep):
         from ..generate.selfinstruct import SelfInstructConfig, run_self_instruct
 
@@ -201,6 +205,8 @@ def _run_step(
     from ..judge import JudgeConfig, run_absolute_judge
 
     judge_config = JudgeConfig.model_validate(step.config)
+    inputs, note = select_rows(step, inputs)
+    say(note)
     return run_absolute_judge(
         backend, store, inputs, step.rubric, judge_config, on_progress=on_progress, cancel=cancel
     )
@@ -243,7 +249,11 @@ def run_recipe(
 
             if on_progress is not None:
                 on_progress(StepProgress(i + 1, len(recipe.steps), label, None, "starting"))
-            rows = _run_step(step, recipe, backend, store, relay, cancel)
+            def say(text: str, i: int = i, label: str = label) -> None:
+                if on_progress is not None:
+                    on_progress(StepProgress(i + 1, len(recipe.steps), label, None, text))
+
+            rows = _run_step(step, recipe, backend, store, relay, cancel, say)
             report.steps.append(
                 StepReport(label, step.kind, rows.height, store.rows().height - before, time.perf_counter() - t0)
             )
@@ -256,114 +266,3 @@ def run_recipe(
     finally:
         if owned and hasattr(backend, "close"):
             backend.close()
-
-
-# -- dry run ----------------------------------------------------------------------------------------
-@dataclass
-class StepPlan:
-    label: str
-    kind: str
-    inputs: int | None
-    rows: int | None
-    max_tokens: int
-    note: str = ""
-
-    @property
-    def token_budget(self) -> int | None:
-        return None if self.rows is None else self.rows * self.max_tokens
-
-
-@dataclass
-class RecipePlan:
-    steps: list[StepPlan]
-    tokens_per_s: float | None = None
-    sample_rows: int = 0
-    sample_tokens: int = 0
-    sample_seconds: float = 0.0
-
-    @property
-    def total_rows(self) -> int | None:
-        counts = [s.rows for s in self.steps]
-        return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
-
-    @property
-    def estimated_seconds(self) -> float | None:
-        """Upper bound: every row generating `max_tokens` at the measured rate."""
-        budgets = [s.token_budget for s in self.steps]
-        if not self.tokens_per_s or any(b is None for b in budgets):
-            return None
-        return sum(b for b in budgets if b is not None) / self.tokens_per_s
-
-
-def _plan_steps(recipe: Recipe, store: RunStore | None) -> list[StepPlan]:
-    plans: list[StepPlan] = []
-    rows: int | None
-    n_in: int | None
-    produced: dict[str, int | None] = {}  # source name → rows the plan expects earlier steps to keep
-    for label, step in zip(recipe.step_labels(), recipe.steps, strict=True):
-        if isinstance(step, SelfInstructStep):
-            from ..generate.selfinstruct import SelfInstructConfig
-
-            cfg = SelfInstructConfig.model_validate(step.config)
-            rows = cfg.rounds * cfg.prompts_per_round
-            produced["instructions"] = rows  # a round may accept more than num_instructions: bound by generations
-            plans.append(StepPlan(label, step.kind, _seed_frame(recipe).height, rows, cfg.sampling.max_tokens,
-                                  f"at most {rows} generations, stops once {cfg.num_instructions} are accepted"))  # fmt: skip
-            continue
-        if isinstance(step, NearDupStep | DecontamStep):
-            n_in = step_rows(step, store).height or produced.get(step.rows_from)
-            plans.append(StepPlan(label, step.kind, n_in, 0, 0, plan_note(step)))
-            continue
-        source = step.rows_from if isinstance(step, JudgeStep | IFDStep) else step.prompts_from
-        n_in = step_inputs(step, recipe, store).height
-        limit: int | None = getattr(step, "limit", None)
-        if source in produced and not n_in:
-            n_in = produced[source]
-            n_in = min(n_in, limit) if (n_in is not None and limit) else n_in
-        if isinstance(step, CompletionsStep):
-            rows = None if n_in is None else n_in * step.config.k
-            produced["completions"] = rows
-            plans.append(StepPlan(label, step.kind, n_in, rows, step.config.params.max_tokens))
-        elif isinstance(step, EvolveStep):
-            cfg_e = step.config
-            width = len(cfg_e.operators) if cfg_e.strategy == "all" else 1
-            rows = None if n_in is None else sum(n_in * width**g for g in range(1, cfg_e.generations + 1))
-            produced["evolutions"] = rows
-            plans.append(StepPlan(label, step.kind, n_in, rows, cfg_e.params.max_tokens, "upper bound (eliminator drops some)"))
-        elif isinstance(step, IFDStep):
-            plans.append(StepPlan(label, step.kind, n_in, n_in, 0, "scoring only (two forward passes a row)"))
-        else:
-            from ..judge import JudgeConfig
-
-            plans.append(StepPlan(label, step.kind, n_in, n_in, JudgeConfig.model_validate(step.config).max_tokens))
-    return plans
-
-
-def plan_recipe(
-    recipe: Recipe,
-    *,
-    backend: Backend | None = None,
-    runs_root: str | Path | None = None,
-    sample_rows: int = 4,
-    sample_max_tokens: int = 32,
-) -> RecipePlan:
-    """The dry run: planned steps and row counts (nothing is written), and, with a backend, tokens/s
-    measured by generating `sample_rows` short completions of the first prompts."""
-    root = Path(runs_root if runs_root is not None else recipe.runs_root)
-    path = root / recipe.run_name
-    store = RunStore.open(path) if (path / "manifest.json").exists() else None
-    plan = RecipePlan(_plan_steps(recipe, store))
-    if backend is None or sample_rows <= 0:
-        return plan
-    first = next((s for s in recipe.steps if isinstance(s, CompletionsStep | EvolveStep)), None)
-    texts = step_inputs(first, recipe, store)["instruction"].to_list() if first is not None else []
-    texts = (texts or _seed_frame(recipe)["instruction"].to_list())[:sample_rows]
-    params = SamplingParams(max_tokens=sample_max_tokens, temperature=0.7, seed=0)
-    requests = [GenerationRequest(prompt=f"Instruction: {t}\nResponse:", params=params) for t in texts]
-    t0 = time.perf_counter()
-    gens = backend.generate(requests)
-    plan.sample_seconds = time.perf_counter() - t0
-    plan.sample_rows = len(gens)
-    plan.sample_tokens = sum(g.completion_tokens for g in gens)
-    plan.tokens_per_s = plan.sample_tokens / plan.sample_seconds if plan.sample_seconds > 0 else None
-    return plan

@@ -1,6 +1,6 @@
 """The workbench app: every panel in tabs that follow the data, one session (one run, one model).
 
-Seeds → Generate (self-instruct, evolve or Magpie, then answers) → Filters → Inspect → Judge → Diversity →
+Seeds → Generate (self-instruct, evolve or Magpie, then answers, then conversations) → Filters → Inspect → Judge → Diversity →
 Compare (two runs or two models side by side) → Export. Above the tabs: a
 model picker (the default model, a GGUF path, or an OpenAI-compatible endpoint URL) and a status line
 (model, tokens/s, rows); below them, one error area that shows what went wrong in any step and how to fix
@@ -21,6 +21,7 @@ import polars as pl
 
 from widgets.answers_panel import AnswersPanel
 from widgets.compare_panel import ComparePanel
+from widgets.conversation_panel import ConversationPanel
 from widgets.dashboard import DiversityPanel
 from widgets.evolve_panel import EvolvePanel
 from widgets.export_panel import ExportPanel
@@ -31,14 +32,23 @@ from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
 from widgets.ui import row, tip
 from workbench.engine import Backend, EngineError, default_model_path, load_backend
 from workbench.jobs import Job
-from workbench.pipeline.recipe import CompletionsStep, EvolveStep, JudgeStep, SelfInstructStep, Step
+from workbench.pipeline.recipe import (
+    CompletionsStep,
+    ConversationStep,
+    EvolveStep,
+    JudgeStep,
+    MagpieStep,
+    SelfInstructStep,
+    Step,
+)
 from workbench.session import Session
 
 __all__ = ["GENERATE_SECTIONS", "TAB_TITLES", "AnswersPanel", "Workbench", "spec_of"]
 
 TAB_TITLES = ("Seeds", "Generate", "Filters", "Inspect", "Judge", "Diversity", "Compare", "Export")
-GENERATE_SECTIONS = ("Self-instruct", "Evolve", "Magpie")
-"""The Generate tab's sections: three ways to make instructions; Answers sits below them, for whichever made them."""
+GENERATE_SECTIONS = ("Self-instruct", "Evolve", "Magpie", "Conversation")
+"""The Generate tab's sections: three ways to make instructions, and growing answers into conversations;
+Answers sits below them, for whichever made the instructions."""
 MODEL_HELP = (
     "Use 'default' (the bundled Gemma 3 270M), 'smollm2' (the bundled SmolLM2-135M-Instruct chat model), "
     "the path of a .gguf file, a Hugging Face GGUF such as hf://owner/repo/file.gguf or hf://owner/repo:Q4_K_M "
@@ -96,6 +106,7 @@ class Workbench(W.VBox):
         self.evolve = EvolvePanel(s, seeds=lambda: self.seeds.seeds)
         self.magpie = MagpiePanel(s, seeds=lambda: self.seeds.seeds)
         self.answers = AnswersPanel(s)
+        self.conversation = ConversationPanel(s)
         _prefill(self.generate, generate or {})
         _prefill(self.answers, answers or {})
         self.filters = FilterPanel(s, seeds=lambda: self.seeds.seeds)
@@ -131,7 +142,8 @@ class Workbench(W.VBox):
         self.dismiss_button = tip(W.Button(description="Dismiss", icon="times"), "Hide this message.")
         self.error_row = W.HBox([self.error_box, self.dismiss_button], layout=W.Layout(display="none"))
         # Answers stays visible under the sections: it answers the kept instructions whichever section made them.
-        self.generate_sections = W.Tab(children=[self.generate, self.evolve, self.magpie], titles=GENERATE_SECTIONS)
+        self.generate_sections = W.Tab(children=[self.generate, self.evolve, self.magpie, self.conversation],
+                                        titles=GENERATE_SECTIONS)  # fmt: skip
         self.generate_sections.add_class("wb-generate-sections")
         self.generate_sections.observe(self._on_generate_section, names="selected_index")
         self.seeds.on_change(lambda _seeds: self.evolve.show_source())  # before any instruction, it evolves the seeds
@@ -215,14 +227,17 @@ class Workbench(W.VBox):
     # -- recipe ----------------------------------------------------------------------------------
     def recipe_steps(self) -> list[Step]:
         """The steps that made the run's rows, each with the config its last Run used (for Save recipe);
-        a step not run in this session (a reopened run) falls back on the knobs its panel shows."""
+        a step not run in this session (a reopened run) falls back on the knobs its panel shows. The judge
+        step records the rows the Judge tab judged (`row_ids`), so the recipe judges that sample too."""
         rows = self.session.store.rows()
         stages = set(rows["stage"].unique().to_list()) if rows.height else set()
+        sources = set(rows["source"].drop_nulls().unique().to_list()) if "source" in rows.columns else set()
         steps: list[Step] = []
         if "instruction" in stages and _self_instructed(rows):
             config = self.generate.last_config or self.generate.config()
             steps.append(SelfInstructStep(config=config.model_dump(mode="json")))
-        # Magpie rows have no recipe step kind yet (workbench.pipeline.recipe), so a recipe cannot replay them.
+        if "magpie" in sources:  # Magpie filters its turns against the app's seed pool: use_seeds
+            steps.append(MagpieStep(config=self.magpie.last_config or self.magpie.config()))
         if "evolution" in stages:
             ev = self.evolve  # the config the last Evolve ran with; before any (a reopened run), the knobs
             source = ev.last_source or ("instructions" if "instruction" in stages else "seeds")
@@ -231,9 +246,15 @@ class Workbench(W.VBox):
         if "completion" in stages:
             source = "instructions" if "instruction" in stages else "seeds"
             steps.append(CompletionsStep(prompts_from=source, config=self.answers.last_config or self.answers.config()))
+        if "user_simulator" in sources:
+            conv = self.conversation
+            limit = conv.last_limit if conv.last_config is not None else (conv.limit.value or None)
+            steps.append(ConversationStep(limit=limit, config=conv.last_config or conv.config()))
         if "judgment" in stages and self.judge_unavailable is None:
             judge: Any = self.judge
-            steps.append(JudgeStep(rubric=judge.rubric, config=judge.config().model_dump(mode="json")))
+            ids, pool, config = judge.last_judged or ([], 0, judge.config())
+            picked: list[str] | None = ids if ids and len(ids) < pool else None  # all judged: so does the recipe
+            steps.append(JudgeStep(rubric=judge.rubric, config=config.model_dump(mode="json"), row_ids=picked))
         return steps
 
     # -- errors and status -----------------------------------------------------------------------
@@ -255,7 +276,7 @@ class Workbench(W.VBox):
         self.error_row.layout.display = "none"
 
     def _job_panels(self) -> list[Any]:
-        panels: list[Any] = [self.generate, self.evolve, self.magpie, self.answers,
+        panels: list[Any] = [self.generate, self.evolve, self.magpie, self.conversation, self.answers,
                              self.filters]  # filters: IFD scoring uses the model
         if self.judge_unavailable is None:
             panels.append(self.judge)
@@ -265,7 +286,8 @@ class Workbench(W.VBox):
         job = panel.job
         if job is not None and job.state == "done" and self.errors:
             prefix = {id(self.generate): "Self-instruct:", id(self.evolve): "Evolve:", id(self.magpie): "Magpie:",
-                      id(self.answers): "Answers:", id(self.filters): "Filters:"}.get(id(panel), "Judge:")  # fmt: skip
+                      id(self.conversation): "Conversation:", id(self.answers): "Answers:",
+                      id(self.filters): "Filters:"}.get(id(panel), "Judge:")  # fmt: skip
             if self.errors[-1].startswith(prefix):  # the step that failed has now worked: its error is stale
                 self.clear_error()
         if job is not None and job.progress is not None and job.progress.tokens_generated:
@@ -273,8 +295,9 @@ class Workbench(W.VBox):
             self._update_status()
 
     def _on_generate_section(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None and GENERATE_SECTIONS[change["new"]] == "Magpie":
-            self.magpie.check_model()  # the preloaded model emits no event: read its chat template when shown
+        section = GENERATE_SECTIONS[change["new"]] if change["new"] is not None else ""
+        if section in ("Magpie", "Conversation"):  # the preloaded model emits no event: read its template when shown
+            (self.magpie if section == "Magpie" else self.conversation).check_model()
 
     def _row_count(self) -> int:
         try:

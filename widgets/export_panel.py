@@ -211,7 +211,9 @@ class ExportPanel(W.VBox):
             seeds = SeedsSpec(source=str(seeds_path)) if seeds_path is not None else SeedsSpec()
             # an endpoint's chosen identity goes into the recipe, so its replay resumes the same row ids
             identity = getattr(s.backend, "model_identity", None) if s.model_loaded else None
-            options = {"model_identity": identity} if identity else {}
+            options: dict[str, object] = {"model_identity": identity} if identity else {}
+            if model == "fake" and s.model_loaded and s.backend.chat_template:  # a fake chat model replays as one
+                options["chat_template"] = s.backend.chat_template
             base = Recipe(name=s.run_name, model=ModelSpec(source=model, options=options), seeds=seeds, steps=steps)
         exports = list(base.exports)
         if self.path.value.strip() and not exports:

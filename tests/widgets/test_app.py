@@ -160,8 +160,9 @@ def test_whole_flow_generate_inspect_answer_judge_diversity_export_recipe(tmp_pa
         assert set(replayed.filter(pl.col("stage") == stage)["id"]) == set(
             made.filter(pl.col("stage") == stage)["id"]
         )
-    # The app judged a sample of 4; the recipe's judge step grades every kept completion, those 4 included.
-    assert set(judgments["id"]) < set(replayed.filter(pl.col("stage") == "judgment")["id"])
+    # The app judged a sample of 4; the recipe records those rows (row_ids) and judges exactly them.
+    assert recipe.steps[2].row_ids == judgments["parent_id"].to_list()  # type: ignore[union-attr]
+    assert set(judgments["id"]) == set(replayed.filter(pl.col("stage") == "judgment")["id"])
     assert app.errors == []
 
 

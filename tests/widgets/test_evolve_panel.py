@@ -131,7 +131,7 @@ def test_stop_keeps_finished_rewrites_and_run_resumes(tmp_path):
 
 def test_app_has_the_sections_registers_the_panel_and_replays_it_as_a_recipe(tmp_path):
     app = make_app(tmp_path, backend=FakeBackend(responder=rewriter))
-    assert app.generate_sections.titles == ("Self-instruct", "Evolve", "Magpie")
+    assert app.generate_sections.titles == ("Self-instruct", "Evolve", "Magpie", "Conversation")
     assert app.generate_sections.children[1] is app.evolve and app.evolve in app._job_panels()
     # An Evolve error goes once Evolve succeeds (the error-prefix map knows the panel).
     for box in app.evolve.operators.values():

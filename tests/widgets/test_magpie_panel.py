@@ -148,8 +148,9 @@ def test_app_section_registers_the_panel_and_clears_its_stale_error(tmp_path):
     app.magpie.run_button.click()
     assert app.magpie.job.wait(60).state == "done", app.magpie.job.error_text
     assert app.error_row.layout.display == "none"
-    # Magpie has no recipe step kind: its instruction rows do not pass for a self-instruct step.
-    assert [s.kind for s in app.recipe_steps()] == []
+    # Save recipe records a magpie step (not a self-instruct one) with the config the Run used.
+    steps = app.recipe_steps()
+    assert [s.kind for s in steps] == ["magpie"] and steps[0].config == app.magpie.last_config  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="module")

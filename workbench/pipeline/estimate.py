@@ -187,14 +187,17 @@ def measure_rates(
     prompts: Sequence[str],
     *,
     width: int | None = None,
-    decode_tokens: int = 24,
+    decode_tokens: int = 12,
 ) -> Rates:
     """Time prefill and decode on `backend` with `prompts` (cycled to `width` requests, each made distinct
     at its start so no two share a prefix): one pass of 1-token answers (prefill), one of `decode_tokens`
-    answers with `width` in flight, and one with a single sequence."""
+    answers with `width` in flight, and one with a single sequence.
+
+    The default width is the backend's parallel slots, at most 16: measuring costs a few seconds on a
+    laptop, and wider batches than that decode faster than measured (the estimate errs long)."""
     if not prompts:
         raise ValueError("measure_rates needs at least one prompt")
-    w = int(width or getattr(backend, "n_parallel", 0) or getattr(backend, "max_concurrency", 0) or 8)
+    w = int(width or min(16, getattr(backend, "n_parallel", 0) or getattr(backend, "max_concurrency", 0) or 8))
     texts = [f"({i + 1}) {prompts[i % len(prompts)]}" for i in range(w)]
     start = time.perf_counter()
 

@@ -109,7 +109,7 @@ class ComparePanel(JobControlsMixin, W.VBox):
         self.run_b = tip(W.Dropdown(description="run B"), "The second run (side B), when comparing two runs.")
         self.model_a = tip(W.Dropdown(description="model A"), "The model whose rows form side A.")
         self.model_b = tip(W.Dropdown(description="model B"), "The model whose rows form side B.")
-        self.stage = tip(W.Dropdown(description="stage"), "Which rows to compare: answers, instructions, ...")
+        self.stage = tip(W.Dropdown(description="stage"), "Which kind of rows to compare, such as answers or instructions.")
         self.on = tip(W.Dropdown(description="match on"), "The column that pairs a row of A with a row of B.")
         self.text = tip(
             W.Dropdown(description="text column"), "The column whose texts are shown and measured."

@@ -93,6 +93,9 @@ class JudgeLabPanel(JobControlsMixin, W.VBox):
             (self.style, "Chat messages, a plain completion prompt, or auto (chat when the model has a template)."),
             (self.version, "The rubric version the judge uses (this run's versions and the editor's)."),
             (self.k, "few-shot only: labelled example pairs shown before the pair to judge."),
+            (self.add_button, "Add the method, prompt style and rubric chosen above as one configuration to compare."),
+            (self.remove_button, "Drop the configurations selected in the list."),
+            (self.config_list, "The configurations the next run compares (two or more)."),
         ))  # fmt: skip
         self.add_button.on_click(lambda _b: self.add_config())
         self.remove_button.on_click(lambda _b: self._remove_selected())

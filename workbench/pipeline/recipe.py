@@ -91,10 +91,14 @@ class SeedsSpec(_Strict):
 
     source: str = "default"
     """'default' (the project's own seed set), 'self_instruct' (the self-instruct paper's 175 seed tasks,
-    shipped), or a path to a seed file (.jsonl/.json/.csv/.parquet, self-instruct format: instruction,
-    instances, is_classification)."""
+    shipped), a path to a seed file (.jsonl/.json/.csv/.parquet, self-instruct format: instruction,
+    instances, is_classification) or a folder saved with `save_to_disk`, or a Hugging Face dataset
+    'hf://owner/name[@revision][:split]' (fetched by `datasets.load_dataset`, cached)."""
     limit: int | None = Field(None, ge=1)
     """Use only the first `limit` seeds (None: all)."""
+    columns: dict[Literal["instruction", "input", "output", "category", "id"], str] = Field(default_factory=dict)
+    """Which of the source's columns hold the seed fields, e.g. {instruction: prompt, output: completion}
+    (empty: the columns are named like the fields)."""
 
 
 class _StepBase(_Strict):

@@ -120,9 +120,11 @@ def open_run(
 
 # -- step inputs ------------------------------------------------------------------------------------
 def _seed_frame(recipe: Recipe) -> pl.DataFrame:
-    src = recipe.seeds.source
-    seeds = default_seeds() if src == "default" else self_instruct_seeds() if src == "self_instruct" else load_seeds(src)
-    return seeds.head(recipe.seeds.limit) if recipe.seeds.limit else seeds
+    spec = recipe.seeds
+    if spec.source in ("default", "self_instruct"):
+        seeds = default_seeds() if spec.source == "default" else self_instruct_seeds()
+        return seeds.head(spec.limit) if spec.limit else seeds
+    return load_seeds(spec.source, limit=spec.limit, **spec.columns)
 
 
 def _prompt_frame(ids: list[str], instructions: list[str], inputs: list[str], rounds: list[int]) -> pl.DataFrame:

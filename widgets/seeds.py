@@ -46,6 +46,7 @@ class SeedsPanel(widgets.VBox):
         self._syncing = False
         self.picker = tip(widgets.Select(options=[], rows=8, description="seeds", layout=_FULL),
                           "The seed pool: pick a seed to edit it in the form below.")  # fmt: skip
+        self.picker.add_class("wb-seeds-picker")
         self.mode_label = widgets.HTML()
         self.mode_label.add_class("wb-seeds-mode")
         self.instruction = tip(widgets.Textarea(description="instruction", layout=_FULL),

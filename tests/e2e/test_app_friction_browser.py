@@ -9,13 +9,12 @@ the widgets' own DOM; screenshots go to test-artifacts/e2e/.
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from tests.e2e.lab_pages import WAIT, open_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
-WAIT = 120_000  # ms: a widget round trip under a loaded 2-core machine
 WIDTH = 1280
 NOTEBOOK = "friction.ipynb"
 SETUP = """\
@@ -56,24 +55,10 @@ SIDEWAYS = """(root) => {
 }"""
 
 
-def _notebook() -> str:
-    cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": SETUP}
-    return json.dumps({"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-                       "nbformat": 4, "nbformat_minor": 5})  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def app_page(lab_server, browser, artifacts):
     """JupyterLab 1280 px wide with the app open on a small generated run."""
-    (lab_server.root / NOTEBOOK).write_text(_notebook())
-    context = browser.new_context(viewport={"width": WIDTH, "height": 1800})  # tall: whole-tab screenshots
-    page = context.new_page()
-    page.goto(lab_server.page_url(f"/lab/tree/{NOTEBOOK}?reset"))
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=WAIT)
-    page.wait_for_selector(".jp-StatusBar-Widget:has-text('Python 3 (ipykernel) | Idle')", timeout=WAIT)
-    page.locator(".jp-NotebookPanel .jp-Cell").first.click()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_selector(".wb-app .wb-tabs", timeout=WAIT)
+    context, page = open_app(lab_server, browser, NOTEBOOK, SETUP, width=WIDTH, height=1800)  # tall: whole-tab shots
     try:
         yield page
     finally:
@@ -106,7 +91,7 @@ def test_add_seed_after_picking_one_copies_nothing_and_new_clears(app_page, arti
     page = app_page
     _tab(page, "Seeds")
     seeds = page.locator(".wb-seeds:visible")
-    seeds.locator("select").select_option(index=2)  # wb_seed_2: the haiku, with an example output
+    seeds.locator(".wb-seeds-picker select").select_option(index=2)  # wb_seed_2: the haiku, with an example output
     output = _field(seeds, "textarea", "example output")
     page.wait_for_function("(e) => e.value.includes('Silent flakes')", arg=output.element_handle(), timeout=WAIT)
     assert "Editing wb_seed_2" in seeds.locator(".wb-seeds-mode").inner_text()

@@ -13,14 +13,14 @@ Every wait is on the widgets' own DOM (never a fixed sleep); a screenshot per st
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
+from tests.e2e.lab_pages import WAIT, open_app
+
 pytestmark = [pytest.mark.e2e]
 
-WAIT = 120_000  # ms: a widget round trip under a loaded 2-core machine
 LONG = 300_000  # ms: a step on the real model (the first Preview also measures this machine's speed)
 FAKE_NOTEBOOK = "every_tab.ipynb"
 REAL_NOTEBOOK = "every_tab_answers.ipynb"
@@ -76,34 +76,6 @@ app
 """
 
 
-def _notebook(source: str) -> str:
-    cell: dict[str, object] = {
-        "cell_type": "code",
-        "metadata": {},
-        "execution_count": None,
-        "outputs": [],
-        "source": source,
-    }
-    return json.dumps({"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-                       "nbformat": 4, "nbformat_minor": 5})  # fmt: skip
-
-
-def _open_app(lab_server, browser, name: str, source: str):
-    """A page with JupyterLab open on a one-cell notebook, the cell run and the app shown."""
-    (lab_server.root / name).write_text(_notebook(source))
-    context = browser.new_context(viewport={"width": 1280, "height": 1800})
-    page = context.new_page()
-    page.goto(lab_server.page_url(f"/lab/tree/{name}?reset"))
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=WAIT)
-    page.wait_for_selector(".jp-StatusBar-Widget:has-text('Python 3 (ipykernel) | Idle')", timeout=WAIT)
-    page.locator(".jp-NotebookPanel .jp-Cell").first.click()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_selector(".wb-app .wb-tabs, .jp-OutputArea-output:has-text('Traceback')", timeout=WAIT)
-    outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-    assert not any("Traceback" in text for text in outputs), outputs
-    return context, page
-
-
 def _tab(page, title: str) -> None:
     page.locator(".wb-app > .wb-tabs > .lm-TabBar .lm-TabBar-tab", has_text=title).first.click()
 
@@ -132,7 +104,7 @@ def _group(pattern: str, text: str) -> str:
 @pytest.fixture(scope="module")
 def fake_page(lab_server, browser, artifacts):
     """The app on a scripted FakeBackend, with a judged run of 6 instructions x 2 answers and two runs to compare."""
-    context, page = _open_app(lab_server, browser, FAKE_NOTEBOOK, FAKE_SETUP)
+    context, page = open_app(lab_server, browser, FAKE_NOTEBOOK, FAKE_SETUP)
     try:
         yield page
     finally:
@@ -286,7 +258,7 @@ def test_compare_two_runs_side_by_side(fake_page, artifacts):
 @pytest.mark.model
 @pytest.mark.timeout(900)
 def test_answers_and_previews_on_the_real_model(lab_server, browser, artifacts):
-    context, page = _open_app(lab_server, browser, REAL_NOTEBOOK, REAL_SETUP)
+    context, page = open_app(lab_server, browser, REAL_NOTEBOOK, REAL_SETUP)
     try:
         page.wait_for_selector(".wb-app .wb-app-status:has-text('loaded default')", timeout=LONG)
         _tab(page, "Generate")

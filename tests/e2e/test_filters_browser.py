@@ -5,15 +5,13 @@ screenshots go to test-artifacts/e2e/."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from tests.e2e.lab_pages import WAIT, open_app
 from tests.e2e.test_app_friction_browser import CUT_OFF, SIDEWAYS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
-WAIT = 120_000  # ms: a widget round trip under a loaded 2-core machine
 NOTEBOOK = "filters.ipynb"
 SETUP = """\
 import os
@@ -30,29 +28,9 @@ app
 LENGTH_DROPPED = ".wb-filters .wb-filters-counts tr[data-filter='length'] td.wb-filters-n"
 
 
-def _notebook() -> str:
-    cell: dict[str, object] = {
-        "cell_type": "code",
-        "metadata": {},
-        "execution_count": None,
-        "outputs": [],
-        "source": SETUP,
-    }
-    return json.dumps({"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-                       "nbformat": 4, "nbformat_minor": 5})  # fmt: skip
-
-
 def test_filters_tab_refilters_live_when_a_threshold_changes(lab_server, browser, artifacts):
-    (lab_server.root / NOTEBOOK).write_text(_notebook())
-    context = browser.new_context(viewport={"width": 1280, "height": 1600})
-    page = context.new_page()
+    context, page = open_app(lab_server, browser, NOTEBOOK, SETUP, height=1600)
     try:
-        page.goto(lab_server.page_url(f"/lab/tree/{NOTEBOOK}?reset"))
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=WAIT)
-        page.wait_for_selector(".jp-StatusBar-Widget:has-text('Python 3 (ipykernel) | Idle')", timeout=WAIT)
-        page.locator(".jp-NotebookPanel .jp-Cell").first.click()
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_selector(".wb-app .wb-tabs", timeout=WAIT)
         page.locator(".wb-app > .wb-tabs > .lm-TabBar .lm-TabBar-tab", has_text="Filters").first.click()
         panel = page.locator(".wb-filters")
         panel.wait_for(state="visible", timeout=WAIT)

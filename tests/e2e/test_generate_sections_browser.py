@@ -6,15 +6,14 @@ test-artifacts/e2e/."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from tests.e2e.lab_pages import WAIT, open_app
 from tests.e2e.test_app_friction_browser import CUT_OFF, SIDEWAYS
+from widgets.app import GENERATE_SECTIONS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
-WAIT = 120_000  # ms: a widget round trip under a loaded 2-core machine
 NOTEBOOK = "generate_sections.ipynb"
 SETUP = """\
 import os
@@ -30,12 +29,6 @@ app
 SECTION_TAB = ".wb-generate-sections > .lm-TabBar .lm-TabBar-tab"
 
 
-def _notebook() -> str:
-    cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": SETUP}
-    return json.dumps({"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-                       "nbformat": 4, "nbformat_minor": 5})  # fmt: skip
-
-
 def _fits(page) -> None:
     app = page.locator(".wb-app")
     assert app.evaluate(CUT_OFF) == []
@@ -43,20 +36,12 @@ def _fits(page) -> None:
 
 
 def test_evolve_runs_and_shows_lineage_and_magpie_says_why_not(lab_server, browser, artifacts):
-    (lab_server.root / NOTEBOOK).write_text(_notebook())
-    context = browser.new_context(viewport={"width": 1280, "height": 1800})
-    page = context.new_page()
+    context, page = open_app(lab_server, browser, NOTEBOOK, SETUP, height=1800)
     try:
-        page.goto(lab_server.page_url(f"/lab/tree/{NOTEBOOK}?reset"))
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=WAIT)
-        page.wait_for_selector(".jp-StatusBar-Widget:has-text('Python 3 (ipykernel) | Idle')", timeout=WAIT)
-        page.locator(".jp-NotebookPanel .jp-Cell").first.click()
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_selector(".wb-app .wb-tabs", timeout=WAIT)
         page.locator(".wb-app > .wb-tabs > .lm-TabBar .lm-TabBar-tab", has_text="Generate").first.click()
         page.wait_for_selector(".wb-generate-sections", state="visible", timeout=WAIT)
         tabs = [t.strip() for t in page.locator(SECTION_TAB).all_inner_texts()]
-        assert tabs == ["Self-instruct", "Evolve", "Magpie"]
+        assert tabs == list(GENERATE_SECTIONS)
         page.wait_for_selector("button.wb-answers-run", state="visible", timeout=WAIT)  # Answers stays below
         page.wait_for_selector(".wb-selfinstruct", state="visible", timeout=WAIT)  # the first section is open
         _fits(page)

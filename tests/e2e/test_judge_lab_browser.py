@@ -9,13 +9,12 @@ test-artifacts/e2e/.
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from tests.e2e.lab_pages import WAIT, open_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
-WAIT = 120_000  # ms: a widget round trip under a loaded 2-core machine
 NOTEBOOK = "judge_lab.ipynb"
 # Text an element cannot show in full: ipywidgets labels and buttons cut it with an ellipsis.
 CUT_OFF = """(root) => [...root.querySelectorAll('.widget-label, .widget-label-basic span, .jupyter-button')]
@@ -35,23 +34,9 @@ app
 """
 
 
-def _notebook() -> str:
-    cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": SETUP}
-    return json.dumps({"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-                       "nbformat": 4, "nbformat_minor": 5})  # fmt: skip
-
-
 def test_judge_the_judge_shows_the_report_with_baselines(lab_server, browser, artifacts):
-    (lab_server.root / NOTEBOOK).write_text(_notebook())
-    context = browser.new_context(viewport={"width": 1280, "height": 1800})
-    page = context.new_page()
+    context, page = open_app(lab_server, browser, NOTEBOOK, SETUP, height=1800)
     try:
-        page.goto(lab_server.page_url(f"/lab/tree/{NOTEBOOK}?reset"))
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=WAIT)
-        page.wait_for_selector(".jp-StatusBar-Widget:has-text('Python 3 (ipykernel) | Idle')", timeout=WAIT)
-        page.locator(".jp-NotebookPanel .jp-Cell").first.click()
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_selector(".wb-app .wb-tabs", timeout=WAIT)
         page.locator(".wb-app > .wb-tabs > .lm-TabBar .lm-TabBar-tab", has_text="Judge").first.click()
         sections = page.locator(".wb-judge-sections")
         sections.wait_for(state="visible", timeout=WAIT)

@@ -35,6 +35,11 @@ RUBRIC = likert_rubric(
 def main() -> None:
     backend = load_backend("default")
     results: list[tuple[str, float, float]] = []
+
+    def done(name: str, estimate: float, t0: float) -> None:
+        real = time.perf_counter() - t0
+        results.append((name, estimate, real))
+        print(f"{name}: estimate {estimate:.1f} s, real {real:.1f} s, estimate / real {estimate / real:.2f}", flush=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = SelfInstructConfig(rounds=3, prompts_per_round=8, num_instructions=16, generate_instances=True)
@@ -42,7 +47,7 @@ def main() -> None:
             print(p.describe(), flush=True)
             t0 = time.perf_counter()
             run_self_instruct(backend, RunStore.create(tmp, "si"), cfg, seeds=default_seeds())
-            results.append(("self-instruct + instances", p.estimate.seconds, time.perf_counter() - t0))
+            done("self-instruct + instances", p.estimate.seconds, t0)
 
             prompts = self_instruct_seeds().head(32).select("id", "instruction")
             ccfg = CompletionConfig(k=1, params=CompletionConfig().params.model_copy(update={"max_tokens": 64}))
@@ -51,7 +56,7 @@ def main() -> None:
             store = RunStore.create(tmp, "answers")
             t0 = time.perf_counter()
             answers = run_completions(backend, store, prompts, ccfg)
-            results.append(("answers", p.estimate.seconds, time.perf_counter() - t0))
+            done("answers", p.estimate.seconds, t0)
 
             rows = answers.join(prompts, left_on="parent_id", right_on="id", how="left", suffix="_p")
             if "instruction" not in rows.columns:
@@ -61,7 +66,7 @@ def main() -> None:
             print(p.describe(), flush=True)
             t0 = time.perf_counter()
             run_absolute_judge(backend, RunStore.create(tmp, "judge"), rows, RUBRIC, jcfg)
-            results.append(("absolute judge", p.estimate.seconds, time.perf_counter() - t0))
+            done("absolute judge", p.estimate.seconds, t0)
     finally:
         getattr(backend, "close", lambda: None)()
     print("\n| workload | estimate (s) | real (s) | estimate / real |\n| --- | --- | --- | --- |")

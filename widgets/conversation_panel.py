@@ -17,10 +17,10 @@ from typing import Any
 import ipywidgets as W
 import polars as pl
 
-from widgets.job_controls import JobControlsMixin
+from widgets.job_controls import LiveStepMixin
 from widgets.magpie_panel import CHAT_MODEL_HINT
-from widgets.ui import row, tip
-from workbench.engine import Backend, Progress
+from widgets.ui import error_html, row, tip
+from workbench.engine import Backend
 from workbench.generate.completions import compile_template
 from workbench.generate.conversation import USER_SIMULATOR_VARIABLES, ConversationConfig, extend_conversations
 from workbench.generate.samplers import check_template_names
@@ -59,12 +59,10 @@ def simulated_conversations(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _error_html(message: str) -> str:
-    return f"<span class='wb-error' style='color:#b00020'>{html.escape(message)}</span>"
-
-
-class ConversationPanel(JobControlsMixin, W.VBox):
+class ConversationPanel(LiveStepMixin, W.VBox):
     """Knobs of `ConversationConfig`, Run/Stop with progress, and the conversations it grew."""
+
+    step_name = "Conversation"
 
     failure_prefix = "conversations failed"
 
@@ -152,7 +150,7 @@ class ConversationPanel(JobControlsMixin, W.VBox):
     def check_template(self) -> str | None:
         """Check the user-simulator template; its problem is shown under the field (and returned)."""
         problem = template_problem(self.user_template.value)
-        self.template_error.value = "" if problem is None else _error_html(problem)
+        self.template_error.value = "" if problem is None else error_html(problem)
         return problem
 
     # -- config ----------------------------------------------------------------------------------
@@ -200,26 +198,6 @@ class ConversationPanel(JobControlsMixin, W.VBox):
 
         return self._launch(Job(work, name="conversation"), "extending…")
 
-    def _after_progress(self, p: Progress) -> None:
-        if time.monotonic() - self._last_refresh > 1.0:
-            self.refresh()
-
-    def _after_done(self, job: Job) -> None:
-        self.check_model()
-        self.refresh()
-        self.session.notify_rows_changed()
-
-    def _fail(self, message: str) -> None:
-        full = f"Conversation: {message}"
-        self.error.value = _error_html(full)
-        self.session.report_error(full)
-
-    def _on_session_event(self, what: str) -> None:
-        if what == "model":
-            self.check_model()
-        if what in ("run", "rows") and not self._job_busy():
-            self.refresh()
-
     # -- views -----------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Reload the run's simulated conversations and redraw the counts and the table."""
@@ -227,7 +205,7 @@ class ConversationPanel(JobControlsMixin, W.VBox):
         try:
             convs = simulated_conversations(self.session.store.rows())
         except Exception as err:
-            self.error.value = _error_html(f"Conversation: cannot read the run: {err}")
+            self.error.value = error_html(f"Conversation: cannot read the run: {err}")
             return
         kept = convs.filter(pl.col("status") == "kept").height if convs.height else 0
         self.counts.value = f"<b>{kept}</b> of {convs.height} conversations kept" if convs.height else ""

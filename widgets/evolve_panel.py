@@ -17,8 +17,8 @@ from typing import Any, Literal
 import ipywidgets as W
 import polars as pl
 
-from widgets.job_controls import JobControlsMixin
-from widgets.ui import row, tip
+from widgets.job_controls import LiveStepMixin
+from widgets.ui import error_html, row, tip
 from workbench.engine import Progress
 from workbench.generate.evolve import DEFAULT_OPERATORS, EvolveConfig, run_evolution
 from workbench.generate.evolve_lineage import drop_reasons, lineage_frame
@@ -59,14 +59,12 @@ def seed_prompts(seeds: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def _error_html(message: str) -> str:
-    return f"<span class='wb-error' style='color:#b00020'>{html.escape(message)}</span>"
-
-
-class EvolvePanel(JobControlsMixin, W.VBox):
+class EvolvePanel(LiveStepMixin, W.VBox):
     """Operators, rounds and sampling; Run/Stop with progress; the lineage of every evolved instruction
     and the drops with their reasons. `seeds` gives the seed tasks evolved while the run has no kept
     instructions (default: the project's seed set)."""
+
+    step_name = "Evolve"
 
     def __init__(
         self,
@@ -190,23 +188,6 @@ class EvolvePanel(JobControlsMixin, W.VBox):
 
         return self._launch(Job(work, name="evolve"), f"evolving {prompts.height} {source}…")
 
-    def _after_progress(self, p: Progress) -> None:
-        if time.monotonic() - self._last_refresh > 1.0:  # the lineage fills in live, at most once a second
-            self.refresh()
-
-    def _after_done(self, job: Job) -> None:
-        self.refresh()
-        self.session.notify_rows_changed()
-
-    def _fail(self, message: str) -> None:
-        full = f"Evolve: {message}"
-        self.error.value = _error_html(full)
-        self.session.report_error(full)
-
-    def _on_session_event(self, what: str) -> None:
-        if what in ("run", "rows") and not self._job_busy():
-            self.refresh()
-
     # -- views ---------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Reload the run's evolution rows and redraw the source note, counts, lineage and drops."""
@@ -214,7 +195,7 @@ class EvolvePanel(JobControlsMixin, W.VBox):
         try:
             rows = self.session.store.rows()
         except Exception as err:
-            self.error.value = _error_html(f"Evolve: cannot read the run: {err}")
+            self.error.value = error_html(f"Evolve: cannot read the run: {err}")
             return
         self.show_source()
         frame = lineage_frame(rows)
@@ -232,7 +213,7 @@ class EvolvePanel(JobControlsMixin, W.VBox):
         try:
             prompts, source = self.prompts()
         except Exception as err:  # a seed pool being edited can be briefly invalid: say so, do not raise
-            self.source_note.value = _error_html(f"Evolve: cannot read what to evolve: {err}")
+            self.source_note.value = error_html(f"Evolve: cannot read what to evolve: {err}")
             return
         what = "kept instructions of the run" if source == "instructions" else "seed tasks (the run has no kept instructions yet)"
         self.source_note.value = f"Evolve will rewrite the first <b>{prompts.height}</b> {html.escape(what)}."

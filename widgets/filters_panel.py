@@ -20,7 +20,7 @@ import ipywidgets as W
 import polars as pl
 
 from widgets.job_controls import JobControlsMixin
-from widgets.ui import row, tips
+from widgets.ui import error_html, row, tips
 from workbench.filters import (
     DEFAULT_BLACKLIST,
     Benchmark,
@@ -243,7 +243,7 @@ class FilterPanel(JobControlsMixin, W.VBox):
             )
         except Exception as err:
             self.result = None
-            self.error.value = _error_html(f"Filters: {err}")
+            self.error.value = error_html(f"Filters: {err}")
             self.counts.value = self.dropped_table.value = self.summary.value = ""
             return None
         self._draw(self.result)
@@ -350,7 +350,7 @@ class FilterPanel(JobControlsMixin, W.VBox):
 
     def _fail(self, message: str) -> None:
         full = f"Filters: {message}"
-        self.error.value = _error_html(full)
+        self.error.value = error_html(full)
         self.session.report_error(full)
 
     def _on_change(self, change: dict[str, Any]) -> None:
@@ -362,5 +362,3 @@ class FilterPanel(JobControlsMixin, W.VBox):
             self.refresh()
 
 
-def _error_html(message: str) -> str:
-    return f"<span class='wb-error' style='color:#b00020'>{html.escape(message)}</span>"

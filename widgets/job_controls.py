@@ -10,10 +10,12 @@ once it ends; "not started" when a run was refused, never the previous run's "do
 from __future__ import annotations
 
 import html
+import time
+from typing import Any
 
 import ipywidgets as W
 
-from widgets.ui import tip
+from widgets.ui import error_html, tip
 from workbench.engine import Progress
 from workbench.jobs import Job
 
@@ -90,6 +92,45 @@ class JobControlsMixin:
 
     def _after_done(self, job: Job) -> None:
         """Hook: refresh views once the job has ended (in any state)."""
+
+
+class LiveStepMixin(JobControlsMixin):
+    """A generating step's panel whose table fills in while its job runs: what self-instruct, Evolve,
+    Magpie and Conversation share. Needs `session`, `error` (an HTML widget), `refresh()` and
+    `_last_refresh`; `step_name` prefixes its messages. `check_model` is the hook of panels that need a
+    chat model (called when the session's model changes and after each run)."""
+
+    session: Any
+    error: W.HTML
+    _last_refresh: float
+    step_name = "Step"
+
+    def refresh(self) -> None:
+        raise NotImplementedError
+
+    def check_model(self) -> str | None:
+        """Hook: re-check that the session's model can run this step; the reason it cannot, or None."""
+        return None
+
+    def _after_progress(self, p: Progress) -> None:
+        if time.monotonic() - self._last_refresh > 1.0:  # a live table, redrawn at most once a second
+            self.refresh()
+
+    def _after_done(self, job: Job) -> None:
+        self.check_model()
+        self.refresh()
+        self.session.notify_rows_changed()
+
+    def _fail(self, message: str) -> None:
+        full = f"{self.step_name}: {message}"
+        self.error.value = error_html(full)
+        self.session.report_error(full)
+
+    def _on_session_event(self, what: str) -> None:
+        if what == "model":
+            self.check_model()
+        if what in ("run", "rows") and not self._job_busy():
+            self.refresh()
 
 
 def finished_summary(state: str, p: Progress | None) -> str:

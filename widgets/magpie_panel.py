@@ -17,9 +17,9 @@ from typing import Any
 import ipywidgets as W
 import polars as pl
 
-from widgets.job_controls import JobControlsMixin
-from widgets.ui import row, tip
-from workbench.engine import Backend, NoChatTemplateError, Progress
+from widgets.job_controls import LiveStepMixin
+from widgets.ui import error_html, row, tip
+from workbench.engine import Backend, NoChatTemplateError
 from workbench.generate.magpie import MagpieConfig, magpie_prefix, run_magpie
 from workbench.jobs import Job
 from workbench.session import Session
@@ -69,14 +69,12 @@ def magpie_conversations(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _error_html(message: str) -> str:
-    return f"<span class='wb-error' style='color:#b00020'>{html.escape(message)}</span>"
-
-
-class MagpiePanel(JobControlsMixin, W.VBox):
+class MagpiePanel(LiveStepMixin, W.VBox):
     """Knobs of `MagpieConfig`, Run/Stop with progress, and what Magpie wrote; Run is disabled (with the
     reason shown) when the session's model has no chat template. `seeds` gives the seed tasks a user turn
     must not be too similar to (None: no seeds)."""
+
+    step_name = "Magpie"
 
     def __init__(
         self, session: Session, *, seeds: Callable[[], pl.DataFrame] | None = None, table_rows: int = 40
@@ -197,26 +195,6 @@ class MagpiePanel(JobControlsMixin, W.VBox):
 
         return self._launch(Job(work, name="magpie"), "starting…")
 
-    def _after_progress(self, p: Progress) -> None:
-        if time.monotonic() - self._last_refresh > 1.0:  # live table, at most once a second
-            self.refresh()
-
-    def _after_done(self, job: Job) -> None:
-        self.check_model()
-        self.refresh()
-        self.session.notify_rows_changed()
-
-    def _fail(self, message: str) -> None:
-        full = f"Magpie: {message}"
-        self.error.value = _error_html(full)
-        self.session.report_error(full)
-
-    def _on_session_event(self, what: str) -> None:
-        if what == "model":
-            self.check_model()
-        if what in ("run", "rows") and not self._job_busy():
-            self.refresh()
-
     # -- views ---------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Reload the run's Magpie rows and redraw the counts and the table."""
@@ -224,7 +202,7 @@ class MagpiePanel(JobControlsMixin, W.VBox):
         try:
             rows = self.session.store.rows()
         except Exception as err:
-            self.error.value = _error_html(f"Magpie: cannot read the run: {err}")
+            self.error.value = error_html(f"Magpie: cannot read the run: {err}")
             return
         turns, convs = magpie_instructions(rows), magpie_conversations(rows)
         counts = {s: turns.filter(pl.col("status") == s).height for s in ("kept", "dropped", "error")}

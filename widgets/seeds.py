@@ -19,7 +19,7 @@ from typing import Any
 import ipywidgets as widgets
 import polars as pl
 
-from widgets.ui import row, tip
+from widgets.ui import error_html, row, tip
 from workbench.generate.seeds import SEED_SCHEMA, default_seeds, load_seeds
 from workbench.jobs import Job
 from workbench.session import Session
@@ -27,10 +27,6 @@ from workbench.session import Session
 __all__ = ["SeedsPanel"]
 
 _FULL = {"width": "auto", "flex": "1 1 auto"}  # a text box as wide as the panel, never wider
-
-
-def _error_html(message: str) -> str:
-    return f"<span class='wb-error' style='color:#b00020'>{html.escape(message)}</span>"
 
 
 class SeedsPanel(widgets.VBox):
@@ -205,7 +201,7 @@ class SeedsPanel(widgets.VBox):
             fn(*args)
         except Exception as err:
             message = f"Seeds: {err}"
-            self.status.value = _error_html(message)
+            self.status.value = error_html(message)
             self.session.report_error(message)
 
     def new(self) -> None:

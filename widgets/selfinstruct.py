@@ -16,12 +16,12 @@ import altair as alt
 import ipywidgets as widgets
 import polars as pl
 
-from widgets.job_controls import JobControlsMixin
+from widgets.job_controls import LiveStepMixin
 from widgets.preview_box import PreviewBox
 from widgets.sampler_editor import SamplerEditor
 from widgets.seeds import SeedsPanel
 from widgets.ui import row, tip
-from workbench.engine import Progress, SamplingParams
+from workbench.engine import SamplingParams
 from workbench.generate.selfinstruct import SelfInstructConfig, apply_similarity_threshold, run_self_instruct
 from workbench.generate.selfinstruct.config import DEFAULT_INSTRUCTION_PARAMS
 from workbench.generate.selfinstruct.stats import (
@@ -38,13 +38,11 @@ from workbench.session import Session
 __all__ = ["SeedsPanel", "SelfInstructPanel"]
 
 
-def _error_html(message: str) -> str:
-    return f"<span class='wb-error' style='color:#b00020'>{html.escape(message)}</span>"
-
-
-class SelfInstructPanel(JobControlsMixin, widgets.VBox):
+class SelfInstructPanel(LiveStepMixin, widgets.VBox):
     """Knobs, Run/Stop, progress, a threshold slider that re-filters instantly, a live candidates table
     and charts of acceptance per round and of nearest-neighbour similarity."""
+
+    step_name = "Self-instruct"
 
     def __init__(
         self, session: Session, seeds_panel: SeedsPanel | None = None, *, table_rows: int = 40
@@ -191,21 +189,8 @@ class SelfInstructPanel(JobControlsMixin, widgets.VBox):
 
         return self._launch(Job(work, name="self-instruct"), "starting…")
 
-    def _after_progress(self, p: Progress) -> None:
-        if time.monotonic() - self._last_refresh > 1.0:  # live table, at most once a second
-            self.refresh()
-
-    def _after_done(self, job: Job) -> None:
-        self.refresh()
-        self.session.notify_rows_changed()
-
-    def _fail(self, message: str) -> None:
-        full = f"Self-instruct: {message}"
-        self.error.value = _error_html(full)
-        self.session.report_error(full)
-
     def _on_session_event(self, what: str) -> None:
-        if what == "run" and not (self.job is not None and self.job.running):
+        if what == "run" and not self._job_busy():
             self.refresh()
 
     # -- views ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ label take the width it needs; the app's tests walk the widget tree and require 
 
 from __future__ import annotations
 
+import html
 from typing import TypeVar
 
 import ipywidgets as W
@@ -14,6 +15,11 @@ import ipywidgets as W
 __all__ = ["controls_in", "row", "tip", "tips"]
 
 _Widget = TypeVar("_Widget", bound=W.DOMWidget)
+
+
+def error_html(message: str) -> str:
+    """A message in a panel's error area (red, escaped; class `wb-error` for the browser tests)."""
+    return f"<span class='wb-error' style='color:#b00020'>{html.escape(message)}</span>"
 
 
 def tip(widget: _Widget, tooltip: str) -> _Widget:

@@ -252,7 +252,7 @@ class Workbench(W.VBox):
             steps.append(ConversationStep(limit=limit, config=conv.last_config or conv.config()))
         if "judgment" in stages and self.judge_unavailable is None:
             judge: Any = self.judge
-            ids, pool, config = judge.last_judged or ([], 0, judge.config())
+            ids, pool, config, _mode = judge.last_judged or ([], 0, judge.config(), "absolute")
             picked: list[str] | None = ids if ids and len(ids) < pool else None  # all judged: so does the recipe
             steps.append(JudgeStep(rubric=judge.rubric, config=config.model_dump(mode="json"), row_ids=picked))
         return steps

@@ -77,9 +77,10 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self.job: Job | None = None
         self.sample: pl.DataFrame = pl.DataFrame()
         self._given_rows: pl.DataFrame | None = None
-        self.last_judged: tuple[list[str], int, JudgeConfig] | None = None
-        """The last absolute Run: the row ids it judged, how many rows it picked them from, its config (Save
-        recipe records them, so the recipe judges those rows and says so); None before any."""
+        self.last_judged: tuple[list[str], int, JudgeConfig, str] | None = None
+        """The last Run: the answer ids it judged, how many answers it picked them from, its config and its
+        mode ('absolute' or 'pairwise'; Save recipe records them, so the recipe judges those rows the same
+        way and says so); None before any."""
         self.editor = RubricEditor(draft=_rubric_draft(self.rubric))
         self.sample_size = W.BoundedIntText(
             sample_size, min=1, max=100_000, description="sample size", layout=W.Layout(width="auto")
@@ -249,9 +250,8 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self.rubric = rubric
         self.error.value = ""
         sample = self.sample
-        if pairs is None:
-            pool = self._given_rows if self._given_rows is not None else judgeable_rows(store.rows())
-            self.last_judged = (sample["id"].to_list(), pool.height, config)
+        pool = self._given_rows if self._given_rows is not None else judgeable_rows(store.rows())
+        self.last_judged = (sample["id"].to_list(), pool.height, config, self.mode.value)
 
         def work(report: Any, cancel: Any) -> pl.DataFrame:
             if pairs is not None:  # both orders of each pair

@@ -30,7 +30,7 @@ from .llama_sampling import (
     token_logprobs,
 )
 from .params import GenerationRequest
-from .prefix_cache import PrefixCache, PrefixStats, SeqState, load_seq, share_prefixes
+from .prefix_cache import PrefixCache, PrefixStats, SeqState, check_cache_options, load_seq, share_prefixes
 from .protocol import ProgressCallback, ResultCallback
 from .results import Generation, Progress, TokenLogprob, TokenScores
 
@@ -84,6 +84,7 @@ class InProcessLlamaBackend(ModelFileIdentity):
         calls (host memory: tokens x the model's KV bytes per token, ~18 KB for Gemma 3 270M); 0 keeps
         none (a call still shares prefixes among its own rows). Texts are the same either way."""
         check_sizes(n_batch=n_batch)
+        check_cache_options(prefix_cache_tokens, prefix_cache_entries)
         self.prefix_cache = PrefixCache(prefix_cache_tokens, prefix_cache_entries)
         self.prefix_stats = PrefixStats()  # summed over calls
         self.last_prefix_stats = PrefixStats()

@@ -136,6 +136,20 @@ def plan_groups(prompts: Sequence[Sequence[int]], chunk: int = CHUNK) -> dict[in
     return out
 
 
+def check_cache_options(prefix_cache_tokens: object, prefix_cache_entries: object) -> None:
+    """Reject backend options that would fail later or be silently ignored (recipes come from YAML, so a
+    quoted "4096" or a size below one chunk is a likely mistake). 0 for either turns the cache off."""
+    for name, value in (("prefix_cache_tokens", prefix_cache_tokens), ("prefix_cache_entries", prefix_cache_entries)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be a whole number (0 turns the prefix cache off), got {value!r}")
+    assert isinstance(prefix_cache_tokens, int) and isinstance(prefix_cache_entries, int)
+    if prefix_cache_tokens != 0 and prefix_cache_tokens < CHUNK:  # below one chunk nothing could be kept
+        raise ValueError(f"prefix_cache_tokens must be 0 (no cache) or at least {CHUNK} (one chunk of prefix), "
+                         f"got {prefix_cache_tokens}")
+    if prefix_cache_entries < 0:
+        raise ValueError(f"prefix_cache_entries must be 0 (no cache) or more, got {prefix_cache_entries}")
+
+
 class PrefixCache:
     """Canonical prefix states kept between calls: LRU, at most `max_tokens` tokens and `max_entries`
     entries (each entry costs its tokens x the model's KV bytes per token of host memory)."""

@@ -30,6 +30,7 @@ from .cpu_safety import BufferPolicy, PolicyVerdict, choose_policy, describe_exi
 from .errors import EngineCrashed, EngineError
 from .llama_model import LlamaModel, ModelFileIdentity, check_sizes
 from .params import GenerationRequest
+from .prefix_cache import PrefixStats, check_cache_options
 from .protocol import ProgressCallback, ResultCallback
 from .results import Generation, TokenScores
 
@@ -41,8 +42,12 @@ class LlamaCppBackend(ModelFileIdentity):
     """The Backend protocol on a local GGUF model, decoded in an engine process of its own.
 
     Options are those of `InProcessLlamaBackend`: `n_parallel` (sequences decoded together; default from
-    the model's KV size), `n_ctx_per_seq`, `n_batch`, `n_threads`, and `buffer_policy` (default: the one
-    `cpu_safety.choose_policy` finds safe on this CPU)."""
+    the model's KV size), `n_ctx_per_seq`, `n_batch`, `n_threads`, `buffer_policy` (default: the one
+    `cpu_safety.choose_policy` finds safe on this CPU), and the bounds of the cache of shared prompt
+    prefixes (a judge rubric, few-shot examples) kept between calls: `prefix_cache_tokens` (default 4096,
+    ~18 KB each for Gemma 3 270M) and `prefix_cache_entries` (default 8); 0 for either turns it off. Texts
+    are the same either way. `last_prefix_stats` (last generate call) and `prefix_stats` (summed, across
+    engine restarts) count prompt tokens decoded, shared within a call and taken from the cache."""
 
     def __init__(
         self,
@@ -53,9 +58,12 @@ class LlamaCppBackend(ModelFileIdentity):
         n_batch: int = 512,
         n_threads: int | None = None,
         buffer_policy: BufferPolicy | None = None,
+        prefix_cache_tokens: int = 4096,
+        prefix_cache_entries: int = 8,
     ) -> None:
         # Checked before a process is started (the engine process checks them again where they are used).
         check_sizes(n_parallel=n_parallel, n_ctx_per_seq=n_ctx_per_seq, n_batch=n_batch)
+        check_cache_options(prefix_cache_tokens, prefix_cache_entries)
         self.model = LlamaModel(path, vocab_only=True)  # header checked here: a bad file never reaches a child
         # Chosen here, not in the child, so that the caller sees the one-time notice.
         self.verdict: PolicyVerdict | None = None
@@ -66,7 +74,11 @@ class LlamaCppBackend(ModelFileIdentity):
         self._options: dict[str, Any] = {
             "n_parallel": n_parallel, "n_ctx_per_seq": n_ctx_per_seq, "n_batch": n_batch,
             "n_threads": n_threads, "buffer_policy": buffer_policy,
+            "prefix_cache_tokens": prefix_cache_tokens, "prefix_cache_entries": prefix_cache_entries,
         }
+        # Kept here, not read from the engine: a restarted engine process starts its sums from zero.
+        self.prefix_stats = PrefixStats()
+        self.last_prefix_stats = PrefixStats()
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: mpc.Connection | None = None
@@ -88,6 +100,8 @@ class LlamaCppBackend(ModelFileIdentity):
             "buffer_policy_reason": self.verdict.reason if self.verdict else "given by the caller",
             "n_parallel": self.n_parallel, "n_batch": self.n_batch, "n_threads": self.n_threads,
             "n_ctx_per_seq": self.n_ctx_seq,
+            "prefix_cache_tokens": self._options["prefix_cache_tokens"],
+            "prefix_cache_entries": self._options["prefix_cache_entries"],
             **provenance(),
         }
 
@@ -225,8 +239,11 @@ class LlamaCppBackend(ModelFileIdentity):
             self._ensure_running()
             self._generation += 1
             self._cancel_sent = False
-            self._roundtrip(("generate", requests, self._generation), what=f"generating {len(requests)} rows", on_message=handle,
-                            cancel=cancel)
+            self.last_prefix_stats = PrefixStats()  # a call that fails reports nothing reused
+            stats = self._roundtrip(("generate", requests, self._generation), what=f"generating {len(requests)} rows",
+                                    on_message=handle, cancel=cancel)
+            self.last_prefix_stats = stats
+            self.prefix_stats.add(stats)
         return [results[i] for i in range(len(requests))]
 
     def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[TokenScores]:
@@ -358,7 +375,7 @@ def _engine_main(conn: mpc.Connection, cancel: _CancelFlag, path: str, options: 
 
                 backend.generate(msg[1], on_result=on_result, on_progress=lambda p: conn.send(("progress", p)),
                                  cancel=cancel)  # type: ignore[arg-type]
-                conn.send(("ok", None))
+                conn.send(("ok", backend.last_prefix_stats))
             elif op == "score":
                 conn.send(("ok", backend.score(msg[1], msg[2])))
             elif op == "embed":

@@ -26,7 +26,9 @@ def load_backend(spec: str | Path = "default", **options: Any) -> Backend:
     model; "hf://owner/repo/file.gguf" (or "hf://owner/repo:Q4_K_M") → a GGUF from the Hugging Face Hub,
     downloaded once into its cache (options `sha256` pins the file, `on_download` receives
     `DownloadProgress`); "http(s)://host:port[/v1]" → OpenAI-compatible HTTP (option `model` names the
-    served model); anything else → a GGUF path loaded in-process."""
+    served model); anything else → a GGUF path loaded in-process. A GGUF's options are
+    `LlamaCppBackend`'s: n_parallel, n_ctx_per_seq, n_batch, n_threads, buffer_policy,
+    prefix_cache_tokens and prefix_cache_entries (0 turns the prefix cache off)."""
     text = str(spec).strip()
     if text.startswith(("http://", "https://")):
         from .http import OpenAIHTTPBackend

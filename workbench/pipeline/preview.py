@@ -36,6 +36,7 @@ __all__ = [
     "preview_evolve",
     "preview_judge",
     "preview_magpie",
+    "preview_pairwise_judge",
     "preview_self_instruct",
     "rates_for",
 ]
@@ -154,6 +155,34 @@ def preview_judge(
     scale = {"judgment": total / head.height}
     measured = rates or rates_for(backend, [str(t) for t in head["text"].to_list()] if "text" in head.columns else ["x"])
     return Preview(out, Estimate(substeps_from_preview(rec, out, scale), measured), seconds)
+
+
+def preview_pairwise_judge(
+    backend: Backend,
+    pairs: pl.DataFrame,
+    rubric: Any,
+    config: Any,
+    *,
+    sample: int = 2,
+    full_pairs: int | None = None,
+    rates: Rates | None = None,
+) -> Preview:
+    """Judge the first `sample` pairs (columns a_id, a_text, b_id, b_text and the instruction, as
+    `make_pairs` gives them) in the orders `config` asks for; the full run judges `full_pairs` (default: all
+    `pairs`) with as many requests per pair."""
+    from ..judge import run_pairwise_judge
+
+    if pairs.height == 0:
+        raise ValueError("nothing to preview: there are no pairs of answers to the same prompt to judge yet")
+    head = pairs.head(sample)
+    rec, out, seconds = _recorded(backend, lambda b, store: run_pairwise_judge(b, store, head, rubric, config))
+    total = full_pairs if full_pairs is not None else pairs.height
+    orders = "both orders" if config.both_orders else "one order"
+    notes = {"judgment": f"{total} pairs, each in {orders}"}
+    texts = [str(t) for t in head["a_text"].to_list()] or ["x"]
+    measured = rates or rates_for(backend, texts)
+    substeps = substeps_from_preview(rec, out, {"judgment": total / head.height}, notes=notes)
+    return Preview(out, Estimate(substeps, measured), seconds)
 
 
 def preview_evolve(

@@ -5,6 +5,7 @@ simulator's prompt (a sandboxed Jinja template, checked as it is typed, its erro
 sampling and seed; Run extends the run's kept answers in a `Job` worker thread with progress and Stop, and
 the table shows each conversation turn by turn. The assistant's turns go through the model's chat
 template, so on a base model the panel says why it cannot run and what to load instead, with Run disabled.
+Preview extends the first few of those rows without saving them and estimates a full Run's time.
 `last_config` / `last_limit` keep what the last Run used (Save recipe replays it as a `conversation` step).
 """
 
@@ -19,12 +20,14 @@ import polars as pl
 
 from widgets.job_controls import LiveStepMixin
 from widgets.magpie_panel import CHAT_MODEL_HINT
+from widgets.preview_box import PreviewBox
 from widgets.ui import error_html, row, tip
 from workbench.engine import Backend
 from workbench.generate.completions import compile_template
 from workbench.generate.conversation import USER_SIMULATOR_VARIABLES, ConversationConfig, extend_conversations
 from workbench.generate.samplers import check_template_names
 from workbench.jobs import Job
+from workbench.pipeline.preview import Preview, preview_conversation
 from workbench.pipeline.recipe import ConversationStep, Recipe
 from workbench.pipeline.runner import step_inputs
 from workbench.session import Session
@@ -113,6 +116,7 @@ class ConversationPanel(LiveStepMixin, W.VBox):
         self.table.add_class("wb-conversation-table")
         self.user_template.observe(lambda _c: self.check_template(), names="value")
         session.subscribe(self._on_session_event)
+        self.preview = PreviewBox("conversation", self._preview_work, what="the conversations")
         super().__init__([
             W.HTML("<b>Conversations</b>: grow each kept answer into a multi-turn conversation; a user simulator "
                    "writes the follow-up, then the model answers it."),
@@ -121,7 +125,8 @@ class ConversationPanel(LiveStepMixin, W.VBox):
             row([self.temperature, self.max_tokens, self.seed]),
             self.user_template,
             self.template_error,
-            row([self.run_button, self.stop_button, self.progress, self.progress_label]),
+            row([self.run_button, self.stop_button, self.preview.button, self.progress, self.progress_label]),
+            self.preview,
             self.error,
             self.counts,
             self.table,
@@ -171,21 +176,26 @@ class ConversationPanel(LiveStepMixin, W.VBox):
         return step_inputs(step, Recipe(name="workbench", steps=[step]), self.session.store)
 
     # -- running ---------------------------------------------------------------------------------
+    def _inputs(self) -> tuple[ConversationConfig, int | None, pl.DataFrame]:
+        """What Run (and Preview) would use: the config, the limit and the rows; raises, with why, if it cannot run."""
+        if not self.session.model_loaded:
+            raise ValueError("the model is still loading: wait until the status line says loaded, then press Run")
+        reason = self.check_model()
+        if reason is not None:
+            raise ValueError(reason)
+        config, limit = self.config(), (self.limit.value or None)
+        rows = self.rows(limit)
+        if rows.height == 0:
+            raise ValueError("the run has no kept answers yet: run Answers below first")
+        return config, limit, rows
+
     def run(self) -> Job | None:
         """Extend the run's kept answers in a worker thread (returns the Job); refused, with why, on a base model."""
         if self._job_busy():
             self._fail("conversations are already being grown: press Stop first")
             return None
         try:
-            if not self.session.model_loaded:
-                raise ValueError("the model is still loading: wait until the status line says loaded, then press Run")
-            reason = self.check_model()
-            if reason is not None:
-                raise ValueError(reason)
-            config, limit = self.config(), (self.limit.value or None)
-            rows = self.rows(limit)
-            if rows.height == 0:
-                raise ValueError("the run has no kept answers yet: run Answers below first")
+            config, limit, rows = self._inputs()
             backend, store = self.session.backend, self.session.store
         except Exception as err:
             self._cannot_start(str(err))
@@ -197,6 +207,16 @@ class ConversationPanel(LiveStepMixin, W.VBox):
             return extend_conversations(backend, rows, config, store=store, on_progress=report, cancel=cancel)
 
         return self._launch(Job(work, name="conversation"), "extending…")
+
+    def _preview_work(self) -> Any:
+        """Read the knobs and the rows Run would extend (the kernel thread); the work extends a few, unsaved."""
+        config, _limit, rows = self._inputs()  # a refusal is Run's own reason, shown in the box
+        backend = self.session.backend
+
+        def work() -> Preview:
+            return preview_conversation(backend, rows, config, full_rows=rows.height)
+
+        return work
 
     # -- views -----------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -4,6 +4,7 @@ A thin view over `workbench.generate.evolve.run_evolution`: pick operators, roun
 the run's kept instructions (or, before there are any, the seed tasks) in a `Job` worker thread with
 progress and Stop. The lineage table (`workbench.generate.evolve_lineage`) shows each evolved instruction with
 the prompts it came from and the operator of every step, and the drops list the eliminator's reasons.
+Preview evolves the first few of those prompts in a scratch run (nothing saved) and estimates a full Run's time.
 The config a Run used stays in `last_config` / `last_source` / `last_limit`, so a recipe replays it.
 """
 
@@ -18,12 +19,14 @@ import ipywidgets as W
 import polars as pl
 
 from widgets.job_controls import LiveStepMixin
+from widgets.preview_box import PreviewBox
 from widgets.ui import error_html, row, tip
 from workbench.engine import Progress
 from workbench.generate.evolve import DEFAULT_OPERATORS, EvolveConfig, run_evolution
 from workbench.generate.evolve_lineage import drop_reasons, lineage_frame
 from workbench.generate.seeds import default_seeds
 from workbench.jobs import Job
+from workbench.pipeline.preview import Preview, preview_evolve
 from workbench.pipeline.recipe import EvolveStep, Recipe
 from workbench.pipeline.runner import step_inputs
 from workbench.session import Session
@@ -126,6 +129,7 @@ class EvolvePanel(LiveStepMixin, W.VBox):
         self.drops_table.add_class("wb-evolve-drops")
         session.subscribe(self._on_session_event)
         self.limit.observe(lambda _c: self.show_source(), names="value")
+        self.preview = PreviewBox("evolve", self._preview_work, what="the evolution")
         super().__init__([
             W.HTML(_STYLE + "<b>Evolve</b>: rewrite instructions into harder or new ones (Evol-Instruct); "
                    "the eliminator drops failed rewrites and says why."),
@@ -133,7 +137,8 @@ class EvolvePanel(LiveStepMixin, W.VBox):
             row([self.rounds, self.strategy, self.limit]),
             row([self.temperature, self.max_tokens, self.seed]),
             self.source_note,
-            row([self.run_button, self.stop_button, self.progress, self.progress_label]),
+            row([self.run_button, self.stop_button, self.preview.button, self.progress, self.progress_label]),
+            self.preview,
             self.error,
             self.counts,
             self.lineage_table,
@@ -187,6 +192,19 @@ class EvolvePanel(LiveStepMixin, W.VBox):
             return run_evolution(backend, store, prompts, config, on_progress=rounds, cancel=cancel)
 
         return self._launch(Job(work, name="evolve"), f"evolving {prompts.height} {source}…")
+
+    def _preview_work(self) -> Any:
+        """Read the knobs and what Run would evolve here (the kernel thread); the work evolves a few of them
+        through every round in a scratch run and prices all of them."""
+        config, (prompts, _source) = self.config(), self.prompts()
+        if prompts.height == 0:
+            raise ValueError("there is nothing to evolve: add seed tasks or run self-instruct first")
+        backend = self.session.backend
+
+        def work() -> Preview:
+            return preview_evolve(backend, prompts, config, full_rows=prompts.height)
+
+        return work
 
     # -- views ---------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -4,7 +4,8 @@ A thin view over `workbench.generate.magpie.run_magpie`: how many user turns, ho
 sampling; Run samples in a `Job` worker thread with progress and Stop, and the table shows every user turn
 with the filter's verdict (and, with more than one turn, each conversation). Magpie needs the model's chat
 template (its prefix is cut from it), so on a base model such as the default Gemma 270M the panel says why it
-cannot run and what to load instead, with Run disabled. `last_config` keeps the config the last Run used.
+cannot run and what to load instead, with Run disabled (and Preview says the same). Preview writes a few user
+turns in a scratch run (nothing saved) and estimates a full Run's time. `last_config` keeps the config the last Run used.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import ipywidgets as W
 import polars as pl
 
 from widgets.job_controls import LiveStepMixin
+from widgets.preview_box import PreviewBox
 from widgets.ui import error_html, row, tip
 from workbench.engine import Backend, NoChatTemplateError
 from workbench.generate.magpie import MagpieConfig, magpie_prefix, run_magpie
 from workbench.jobs import Job
+from workbench.pipeline.preview import Preview, preview_magpie
 from workbench.session import Session
 
 __all__ = ["CHAT_MODEL_HINT", "MagpiePanel", "magpie_conversations", "magpie_instructions", "magpie_unavailable"]
@@ -120,6 +123,7 @@ class MagpiePanel(LiveStepMixin, W.VBox):
         self.table = W.HTML()
         self.table.add_class("wb-magpie-table")
         session.subscribe(self._on_session_event)
+        self.preview = PreviewBox("magpie", self._preview_work, what="Magpie")
         super().__init__([
             W.HTML(_STYLE + "<b>Magpie</b>: a chat model writes user requests itself from the opening of a user "
                    "turn in its chat template; no seeds are needed."),
@@ -127,7 +131,8 @@ class MagpiePanel(LiveStepMixin, W.VBox):
             row([self.num_prompts, self.n_turns, self.seed]),
             row([self.temperature, self.max_tokens, self.answer_tokens]),
             row([self.threshold]),
-            row([self.run_button, self.stop_button, self.progress, self.progress_label]),
+            row([self.run_button, self.stop_button, self.preview.button, self.progress, self.progress_label]),
+            self.preview,
             self.error,
             self.counts,
             self.table,
@@ -170,17 +175,21 @@ class MagpiePanel(LiveStepMixin, W.VBox):
                             seed=self.seed.value)  # fmt: skip
 
     # -- running -------------------------------------------------------------------------------
+    def _runnable(self) -> None:
+        """Raise, with why, when Magpie cannot run now: the model is still loading or has no chat template."""
+        if not self.session.model_loaded:
+            raise ValueError("the model is still loading: wait until the status line says loaded, then press Run")
+        reason = self.check_model()
+        if reason is not None:
+            raise ValueError(reason)
+
     def run(self) -> Job | None:
         """Start Magpie in a worker thread (returns the Job); refused with the reason on a base model."""
         if self._job_busy():
             self._fail("Magpie is already running: press Stop first")
             return None
         try:
-            if not self.session.model_loaded:
-                raise ValueError("the model is still loading: wait until the status line says loaded, then press Run")
-            reason = self.check_model()
-            if reason is not None:
-                raise ValueError(reason)
+            self._runnable()
             config = self.config()
             seeds = self._seeds() if self._seeds is not None else None
             backend, store = self.session.backend, self.session.store
@@ -194,6 +203,20 @@ class MagpiePanel(LiveStepMixin, W.VBox):
             return run_magpie(backend, store, config, seeds=seeds, on_progress=report, cancel=cancel)
 
         return self._launch(Job(work, name="magpie"), "starting…")
+
+    def _preview_work(self) -> Any:
+        """Read the knobs (the kernel thread); refused with Run's own reason on a base model, never a traceback."""
+        try:
+            self._runnable()
+        except ValueError as err:
+            raise ValueError(f"Magpie cannot run: {err}") from None
+        config, backend = self.config(), self.session.backend
+        seeds = self._seeds() if self._seeds is not None else None
+
+        def work() -> Preview:
+            return preview_magpie(backend, config, seeds)
+
+        return work
 
     # -- views ---------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -15,8 +15,10 @@ import polars as pl
 
 from widgets.job_controls import JobControlsMixin
 from widgets.judge_notes import METRIC_HELP, metric_table, same_score_note
+from widgets.judge_preview import judge_preview_work
 from widgets.judge_sections import JudgeLabSections
 from widgets.labeler import CalibrationLabeler, PairwiseLabeler
+from widgets.preview_box import PreviewBox
 from widgets.rubric_editor import RubricEditor, RubricProblem, check_draft, rubric_draft
 from widgets.ui import row, tip
 from workbench.jobs import Job
@@ -107,6 +109,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self.pair_labeler = PairwiseLabeler(lambda: self.session.store)
         self.agreement = W.HTML()
         self.refresh_button = W.Button(description="refresh", icon="refresh")
+        self.preview = PreviewBox("judge", lambda: judge_preview_work(self), what="the judge with the draft rubric")
         for control, text in (
             (self.sample_size, "How many answers (or prompts, in pairwise mode) to judge."),
             (self.seed, "The random seed that picks the sample and makes judging repeat exactly."),
@@ -130,7 +133,9 @@ class JudgePanel(JobControlsMixin, W.VBox):
         controls = W.VBox([
             row([self.mode, self.sample_size, self.seed]),
             row([self.max_tokens, self.reasoning_chars]),
-            row([self.run_button, self.stop_button, self.progress, self.progress_label, self.refresh_button]),
+            row([self.run_button, self.stop_button, self.preview.button, self.progress, self.progress_label,
+                 self.refresh_button]),
+            self.preview,
             self.error,
         ])  # fmt: skip
         tabs = W.Tab(

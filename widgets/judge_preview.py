@@ -1,0 +1,39 @@
+"""The Judge tab's Preview: judge a few rows of the sample with the editor's draft rubric, unsaved, and price a full run.
+
+It reads what the panel's Run would judge (the draft rubric, the config, the sample the knobs pick, the mode) on
+the kernel thread and refuses with Run's own reasons; the work it returns runs `preview_judge` (absolute) or
+`preview_pairwise_judge` (both orders of each pair) in a scratch run directory, so the run is never written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from widgets.rubric_editor import RubricProblem
+from workbench.judge import pairs_within_groups
+from workbench.pipeline.preview import Preview, preview_judge, preview_pairwise_judge
+
+if TYPE_CHECKING:
+    from widgets.judge import JudgePanel
+
+__all__ = ["judge_preview_work"]
+
+
+def judge_preview_work(panel: JudgePanel) -> Callable[[], Preview]:
+    """What the panel's Preview runs in its worker: a few rows (or pairs) of the sample Run would judge."""
+    try:
+        rubric = panel.draft_rubric()
+    except RubricProblem as err:
+        raise ValueError(f"the rubric above has a problem to fix first: {err}") from None
+    config = panel.config()
+    sample = panel._pick_sample()  # what Run would judge now; the panel's own sample is left as it is
+    if sample.height == 0:
+        raise ValueError("there are no completions to judge in this run: generate some, or call set_rows()")
+    backend = panel.session.backend
+    if panel.mode.value == "pairwise":
+        pairs = pairs_within_groups(sample)
+        if pairs.height == 0:
+            raise ValueError("pairwise needs two answers to the same prompt (rows sharing a parent_id)")
+        return lambda: preview_pairwise_judge(backend, pairs, rubric, config, full_pairs=pairs.height)
+    return lambda: preview_judge(backend, sample, rubric, config, full_rows=sample.height)

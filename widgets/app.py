@@ -20,6 +20,7 @@ import ipywidgets as W
 import polars as pl
 
 from widgets.answers_panel import AnswersPanel
+from widgets.app_recipe import log_finished_run, recipe_steps
 from widgets.compare_panel import ComparePanel
 from widgets.conversation_panel import ConversationPanel
 from widgets.dashboard import DiversityPanel
@@ -32,15 +33,8 @@ from widgets.selfinstruct import SeedsPanel, SelfInstructPanel
 from widgets.ui import row, tip
 from workbench.engine import Backend, EngineError, default_model_path, load_backend
 from workbench.jobs import Job
-from workbench.pipeline.recipe import (
-    CompletionsStep,
-    ConversationStep,
-    EvolveStep,
-    JudgeStep,
-    MagpieStep,
-    SelfInstructStep,
-    Step,
-)
+from workbench.pipeline.recipe import Step
+from workbench.pipeline.step_log import record_step
 from workbench.session import Session
 
 __all__ = ["GENERATE_SECTIONS", "TAB_TITLES", "AnswersPanel", "Workbench", "spec_of"]
@@ -119,6 +113,8 @@ class Workbench(W.VBox):
         self.diversity.on_select(lambda ids: self.inspector.show_ids(ids, source=self.diversity.selection_summary))
         self.inspector.on_clear_ids(self.diversity.clear_selection)
         self._diversity_stale = True
+        self._logged_jobs: dict[int, Job] = {}  # panel → its last Run that was logged
+        self.filters.on_applied(lambda step: record_step(self.session.store, step))
 
         self.model_input = W.Text(value=self.model_spec, description="model", continuous_update=False,
                                   placeholder="default · smollm2 · model.gguf · hf://owner/repo:Q4_K_M · http://…/v1",
@@ -226,36 +222,9 @@ class Workbench(W.VBox):
 
     # -- recipe ----------------------------------------------------------------------------------
     def recipe_steps(self) -> list[Step]:
-        """The steps that made the run's rows, each with the config its last Run used (for Save recipe);
-        a step not run in this session (a reopened run) falls back on the knobs its panel shows. The judge
-        step records the rows the Judge tab judged (`row_ids`), so the recipe judges that sample too."""
-        rows = self.session.store.rows()
-        stages = set(rows["stage"].unique().to_list()) if rows.height else set()
-        sources = set(rows["source"].drop_nulls().unique().to_list()) if "source" in rows.columns else set()
-        steps: list[Step] = []
-        if "instruction" in stages and _self_instructed(rows):
-            config = self.generate.last_config or self.generate.config()
-            steps.append(SelfInstructStep(config=config.model_dump(mode="json")))
-        if "magpie" in sources:  # Magpie filters its turns against the app's seed pool: use_seeds
-            steps.append(MagpieStep(config=self.magpie.last_config or self.magpie.config()))
-        if "evolution" in stages:
-            ev = self.evolve  # the config the last Evolve ran with; before any (a reopened run), the knobs
-            source = ev.last_source or ("instructions" if "instruction" in stages else "seeds")
-            limit = ev.last_limit if ev.last_config is not None else ev.limit.value
-            steps.append(EvolveStep(prompts_from=source, limit=limit, config=ev.last_config or ev.config()))
-        if "completion" in stages:
-            source = "instructions" if "instruction" in stages else "seeds"
-            steps.append(CompletionsStep(prompts_from=source, config=self.answers.last_config or self.answers.config()))
-        if "user_simulator" in sources:
-            conv = self.conversation
-            limit = conv.last_limit if conv.last_config is not None else (conv.limit.value or None)
-            steps.append(ConversationStep(limit=limit, config=conv.last_config or conv.config()))
-        if "judgment" in stages and self.judge_unavailable is None:
-            judge: Any = self.judge
-            ids, pool, config, _mode = judge.last_judged or ([], 0, judge.config(), "absolute")
-            picked: list[str] | None = ids if ids and len(ids) < pool else None  # all judged: so does the recipe
-            steps.append(JudgeStep(rubric=judge.rubric, config=config.model_dump(mode="json"), row_ids=picked))
-        return steps
+        """The steps Save recipe writes: each step as it ran, in run order, from the run's step log (see
+        `widgets.app_recipe`); a run without a log falls back on its stages and the panels' knobs."""
+        return recipe_steps(self)
 
     # -- errors and status -----------------------------------------------------------------------
     def _report(self, message: str) -> None:
@@ -284,6 +253,13 @@ class Workbench(W.VBox):
 
     def _on_job_progress(self, panel: Any) -> None:
         job = panel.job
+        if job is not None and job.state in ("done", "cancelled") and self._logged_jobs.get(id(panel)) is not job:
+            self._logged_jobs[id(panel)] = job  # each ended Run goes into the run's step log once
+            try:
+                log_finished_run(self, panel, self.session.store)
+            except Exception as err:  # the rows are in the run; only the recipe would miss this step
+                self._report(f"Recipe: could not log this step in the run's manifest ({err}); Save recipe "
+                             "will miss it: check the run folder is writable")  # fmt: skip
         if job is not None and job.state == "done" and self.errors:
             prefix = {id(self.generate): "Self-instruct:", id(self.evolve): "Evolve:", id(self.magpie): "Magpie:",
                       id(self.conversation): "Conversation:", id(self.answers): "Answers:",
@@ -366,14 +342,6 @@ def spec_of(backend: Backend) -> str:
             return str(path)
     url = getattr(backend, "base_url", None)
     return f"{url}/v1" if isinstance(url, str) else backend.name
-
-
-def _self_instructed(rows: pl.DataFrame) -> bool:
-    """Whether some instruction rows came from self-instruct (Magpie's are marked source='magpie')."""
-    instructions = rows.filter(pl.col("stage") == "instruction")
-    if "source" not in instructions.columns:
-        return instructions.height > 0
-    return bool((instructions["source"].fill_null("") != "magpie").any())
 
 
 def _prefill(panel: W.Widget, knobs: Mapping[str, Any]) -> None:

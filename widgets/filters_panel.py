@@ -5,7 +5,8 @@ near duplicates, decontamination against a benchmark file) re-filter the run's r
 no model call; IFD needs the model, so it is scored only on Run (a `Job` worker thread that writes IFD
 rows to the run), and its threshold then filters live like the others. Apply records the decisions as
 filter rows (`record_filter_drops`): the Inspector, Export and later steps read the drops through
-`with_filter_drops`, and no generated row is deleted.
+`with_filter_drops`, and no generated row is deleted. Each Apply is also a recipe `filters` step
+(`workbench.pipeline.filter_step`, the same functions), which the app logs for Save recipe.
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ from workbench.filters import (
     record_filter_drops,
     run_ifd,
     with_filter_drops,
-    with_ifd,
 )
 from workbench.generate.seeds import default_seeds
 from workbench.jobs import Job
+from workbench.pipeline.filter_step import FiltersStep, filter_frame, reference_texts
+from workbench.pipeline.hygiene_steps import BenchmarkSource
+from workbench.pipeline.recipe import IFDStep, Recipe
+from workbench.pipeline.runner import step_inputs
 from workbench.session import Session
 
 __all__ = ["FilterPanel", "filter_frame", "reference_texts"]
@@ -43,24 +47,6 @@ __all__ = ["FilterPanel", "filter_frame", "reference_texts"]
 STAGES = (("instructions", "instruction"), ("answers", "completion"))
 FILTER_NAMES = {"length": "length", "keywords": "keywords", "ifd": "IFD", "rouge_l": "ROUGE-L to seeds",
                 "decontam": "decontamination", "near_dup": "near duplicates"}  # fmt: skip
-
-
-def filter_frame(rows: pl.DataFrame, stage: str) -> pl.DataFrame:
-    """The rows of `stage` as generated (each id once), with the IFD scores an IFD step wrote."""
-    if rows.height == 0 or "stage" not in rows.columns:
-        return pl.DataFrame(schema={"id": pl.Utf8, "text": pl.Utf8, "status": pl.Utf8})
-    return with_ifd(rows).filter(pl.col("stage") == stage).unique("id", keep="first", maintain_order=True)
-
-
-def reference_texts(seeds: pl.DataFrame, stage: str) -> pl.DataFrame:
-    """What the ROUGE-L filter compares with: the seed instructions, or (answers) the seeds' example outputs."""
-    if stage == "instruction":
-        return seeds.select(pl.col("id").cast(pl.Utf8), pl.col("instruction").alias("text"))
-    out = seeds.select("id", "instances").explode("instances").drop_nulls("instances")
-    out = out.with_columns(pl.col("instances").struct.field("output").alias("text")).drop_nulls("text")
-    return out.select(pl.col("id").cast(pl.Utf8) + "/output", "text").filter(
-        pl.col("text").str.strip_chars() != ""
-    )
 
 
 _STYLE = (
@@ -94,6 +80,9 @@ class FilterPanel(JobControlsMixin, W.VBox):
         self.result: FilterResult | None = None
         self._bench_key: tuple[str, str, float] | None = None
         self._bench: Benchmark | None = None
+        self._applied: list[Callable[[FiltersStep], object]] = []
+        self.last_applied: FiltersStep | None = None
+        """The last Apply as a recipe step (thresholds, ROUGE-L references, benchmark); None before any."""
         lay = W.Layout(width="auto")
         self.stage = W.Dropdown(options=STAGES, value="instruction", description="rows")
         self.use_length = W.Checkbox(True, description="length", indent=False, layout=lay)
@@ -222,6 +211,22 @@ class FilterPanel(JobControlsMixin, W.VBox):
             self._bench_key = key
         return self._bench
 
+    def step(self) -> FiltersStep:
+        """The recipe step an Apply with the current controls is (what the CLI runs to record the same drops)."""
+        settings = self.settings()
+        bench = self.benchmark()
+        source = None
+        if bench is not None:
+            path = str(Path(os.path.expanduser(self.bench_path.value.strip())).resolve())
+            source = BenchmarkSource(source=path, text_columns=[self.bench_column.value.strip() or "text"],
+                                     name=bench.name)  # fmt: skip
+        return FiltersStep(settings=settings, rouge_l_to="seeds" if settings.rouge_l_max is not None else None,
+                           benchmark=source)  # fmt: skip
+
+    def on_applied(self, callback: Callable[[FiltersStep], object]) -> None:
+        """Call `callback(step)` after each Apply that recorded decisions (the app logs it for Save recipe)."""
+        self._applied.append(callback)
+
     # -- views -------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the stage's rows from the run (as generated, with IFD scores) and re-filter them."""
@@ -307,10 +312,17 @@ class FilterPanel(JobControlsMixin, W.VBox):
         if res is None:
             return None
         try:
+            step = self.step()
             written = record_filter_drops(self.session.store, res)
         except Exception as err:
             self._fail(f"cannot record the drops: {err}")
             return None
+        self.last_applied = step
+        try:
+            for callback in self._applied:
+                callback(step)
+        except Exception as err:  # the drops are recorded; only the recipe's log missed this Apply
+            self._fail(f"the drops are recorded, but logging this Apply for Save recipe failed: {err}")
         self.apply_status.value = html.escape(
             f"recorded {written} decision{'s' if written != 1 else ''} in the run"
             if written
@@ -327,11 +339,9 @@ class FilterPanel(JobControlsMixin, W.VBox):
         try:
             if self.stage.value != "completion":
                 raise ValueError("IFD scores an answer given its instruction: set rows to answers above")
-            frame = (
-                self.rows.filter(pl.col("status").fill_null("kept") == "kept")
-                if self.rows.height
-                else self.rows
-            )
+            # the kept answers after earlier Applies, as a recipe's ifd step reads them (same rows, same ids)
+            step = IFDStep(rows_from="completions")
+            frame = step_inputs(step, Recipe(name="workbench", steps=[step]), self.session.store)
             if frame.height == 0:
                 raise ValueError("the run has no kept answers yet: generate answers first")
             backend, store = self.session.backend, self.session.store

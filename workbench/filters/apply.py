@@ -151,7 +151,7 @@ def apply_filters(
     if rows["id"].is_duplicated().any():
         raise ValueError("rows repeat ids: filter one stage's rows of one run (each id once)")
     status = (
-        rows["status"].fill_null("kept") if "status" in rows.columns else pl.Series(["kept"] * rows.height)
+        rows["status"].fill_null("kept") if "status" in rows.columns else pl.Series(["kept"] * rows.height, dtype=pl.Utf8)
     )
     eligible = (status == "kept").to_list()
     ids = rows["id"].cast(pl.Utf8).to_list()
@@ -236,7 +236,7 @@ def apply_filters(
             if d is not None:
                 drop(k, "near_dup", NEAR_DUPLICATE, f"ROUGE-L {v:.2f} with row {d}: {_short(text_of[d])!r}")
                 dup_of[k], sim[k] = d, float(v)
-    is_drop = pl.Series([f is not None for f in filt])
+    is_drop = pl.Series([f is not None for f in filt], dtype=pl.Boolean)  # typed: a stage with no rows yet
     old_reason = rows["reason"] if "reason" in rows.columns else pl.Series([None] * n, dtype=pl.Utf8)
     out = rows.with_columns(
         pl.when(is_drop).then(pl.lit("dropped")).otherwise(status).alias("status"),

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..filters.apply import with_filter_drops
 from .absolute import score_distributions
 from .rubric import Rubric
 from .runner import with_judgment_schema
 
 
 def judgeable_rows(rows: pl.DataFrame, *, stage: str = "completion") -> pl.DataFrame:
-    """Rows of a run that can be judged: the stage's kept rows with a non-empty text."""
+    """Rows of a run that can be judged: the stage's kept rows with a non-empty text. Rows a Filters Apply
+    dropped are not judgeable (as for a recipe's judge step, which reads the run after its drops)."""
     if rows.height == 0 or "stage" not in rows.columns:
         return rows.clear()
-    out = rows.filter((pl.col("stage") == stage) & (pl.col("status") == "kept"))
+    out = with_filter_drops(rows).filter((pl.col("stage") == stage) & (pl.col("status") == "kept"))
     return out.filter(pl.col("text").is_not_null() & (pl.col("text").str.strip_chars() != ""))
 
 

@@ -10,7 +10,7 @@ records exactly the ids it judged in `row_ids`, and the saved YAML says so besid
     row_ids: [3f2a…, 9c01…]
 ```
 
-Scaling up is then an explicit edit: delete `row_ids` (every row) or write `sample: 200` (a reproducible
+A pairwise judge (`mode: pairwise`) records the answers it paired the same way. Scaling up is then an explicit edit: delete `row_ids` (every row) or write `sample: 200` (a reproducible
 sample, picked in id order so it does not depend on the order a run happened to write its rows).
 `select_rows` applies the selection and says in one line what it did, for the CLI and the dry run.
 """
@@ -41,6 +41,9 @@ class JudgeStep(BaseModel):
     """A name for this step in progress output and the manifest (default: its kind and position)."""
     rows_from: Literal["completions", "evolutions", "instructions", "conversations"] = "completions"
     """Which kept rows of this run to judge."""
+    mode: Literal["absolute", "pairwise"] = "absolute"
+    """'absolute' grades each row on the rubric's scale; 'pairwise' pairs the first two selected answers
+    of each prompt (rows sharing a parent_id) and asks which is better, in both orders (position bias)."""
     rubric: Rubric
     """The rubric (name, criteria, levels, template); its content hash is recorded on every judgment."""
     rubric_version: str | None = None

@@ -23,6 +23,7 @@ from ..engine import Backend
 from ..runs import RunStore
 from .chat_steps import ConversationStep, MagpieStep, chat_plan
 from .estimate import Estimate, Rates
+from .filter_step import FiltersStep, filter_frame
 from .hygiene_steps import DecontamStep, NearDupStep, plan_note, step_rows
 from .judge_step import select_rows
 from .recipe import CompletionsStep, EvolveStep, IFDStep, JudgeStep, Recipe, SelfInstructStep, Step
@@ -108,6 +109,12 @@ def _plan_steps(recipe: Recipe, store: RunStore | None) -> list[StepPlan]:
             if step.config.n_turns > 1:
                 produced["conversations"] = (produced.get("conversations") or 0) + step.config.num_prompts
             plans.append(StepPlan(label, step.kind, None, rows, tokens, note))
+            continue
+        if isinstance(step, FiltersStep):
+            stage = step.settings.stage
+            n_in = filter_frame(store.rows(), stage).height if store is not None else 0
+            n_in = n_in or produced.get("instructions" if stage == "instruction" else "completions")
+            plans.append(StepPlan(label, step.kind, n_in, 0, 0, "re-filters rows already generated (no model call)"))
             continue
         scored = isinstance(step, JudgeStep | IFDStep | ConversationStep)
         source = step.rows_from if scored else step.prompts_from  # type: ignore[union-attr]
@@ -214,7 +221,7 @@ def _preview_step(step: Step, plan: StepPlan, recipe: Recipe, store: RunStore | 
             return None
         p = pv.preview_conversation(backend, rows, step.config, sample=n, full_rows=plan.inputs, rates=rates)
         add("conversations", p.rows)
-    elif isinstance(step, JudgeStep):
+    elif isinstance(step, JudgeStep) and step.mode == "absolute":  # pairwise: the bound (no pairwise preview)
         from ..judge import JudgeConfig
 
         rows = given(step.rows_from, False)

@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..export import ExportSpec
+from ..filters.apply import FilterSettings
 from ..filters.ifd import IFDConfig
 from ..generate.completions import CompletionConfig
 from ..generate.conversation import ConversationConfig
@@ -36,6 +37,7 @@ from ..generate.magpie import MagpieConfig
 from ..judge.rubric import Rubric
 from ..runs import content_hash
 from .chat_steps import ConversationStep, MagpieStep
+from .filter_step import FiltersStep
 from .hygiene_steps import BenchmarkSource, DecontamStep, NearDupStep, ReferenceSet
 from .judge_step import ROW_IDS_COMMENT, JudgeStep
 from .scale import ScaleConfig
@@ -45,6 +47,7 @@ __all__ = [
     "ConversationStep",
     "DecontamStep",
     "EvolveStep",
+    "FiltersStep",
     "IFDStep",
     "JudgeStep",
     "MagpieStep",
@@ -193,7 +196,7 @@ class IFDStep(_StepBase):
 
 Step = Annotated[
     CompletionsStep | EvolveStep | SelfInstructStep | JudgeStep | IFDStep | NearDupStep | DecontamStep | MagpieStep
-    | ConversationStep,
+    | ConversationStep | FiltersStep,
     Field(discriminator="kind"),
 ]
 
@@ -318,7 +321,7 @@ def _all_field_names() -> set[str]:
         Recipe, ModelSpec, SeedsSpec, CompletionsStep, EvolveStep, SelfInstructStep, JudgeStep, IFDStep,
         CompletionConfig, EvolveConfig, IFDConfig, Rubric, ExportSpec, ScaleConfig,
         NearDupStep, DecontamStep, ReferenceSet, BenchmarkSource, MagpieStep, ConversationStep, MagpieConfig,
-        ConversationConfig,
+        ConversationConfig, FiltersStep, FilterSettings,
     ):  # fmt: skip
         names.update(model.model_fields)
     from ..engine import SamplingParams
@@ -379,7 +382,9 @@ def _parse(text: str, source: str) -> Recipe:
             loc = tuple(err["loc"])
             if err["type"] == "extra_forbidden":
                 node = _key_node(root, loc)
-                guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
+                # a top-level typo is most likely one of the recipe's own keys, not a nested one
+                guess = (difflib.get_close_matches(str(loc[-1]), list(Recipe.model_fields), n=1) if len(loc) == 1
+                         else []) or difflib.get_close_matches(str(loc[-1]), known, n=1)  # fmt: skip
                 hint = f" (did you mean {guess[0]!r}?)" if guess else ""
                 msg = f"unknown key {str(loc[-1])!r} at {_dotted(loc[:-1]) or 'top level'}{hint}"
             else:

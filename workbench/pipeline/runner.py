@@ -5,7 +5,8 @@ Each step calls the same pipeline function the notebook panels call (`run_comple
 filter drops, `hygiene_steps`), so a headless run writes exactly the rows
 an interactive one would, and re-running with `resume=True` skips every row the run already has.
 `magpie` and `conversation` (`chat_steps`) need a chat model. A judge step judges the rows its
-`row_ids` or `sample` select (`judge_step.select_rows`), and says how many of how many. The dry run is
+`row_ids` or `sample` select (`judge_step.select_rows`), and says how many of how many; `mode: pairwise`
+pairs two answers per prompt. `filters` is the Filters tab's Apply (`filter_step`). The dry run is
 `workbench.pipeline.plan.plan_recipe`.
 """
 
@@ -25,6 +26,7 @@ from ..filters.apply import with_filter_drops
 from ..generate.seeds import default_seeds, load_seeds, self_instruct_seeds
 from ..runs import RunStore, row_id
 from .chat_steps import ConversationStep, MagpieStep, run_chat_step
+from .filter_step import FiltersStep, run_filters_step
 from .hygiene_steps import DecontamStep, NearDupStep, run_hygiene_step
 from .judge_step import select_rows
 from .recipe import CompletionsStep, EvolveStep, IFDStep, JudgeStep, Recipe, SelfInstructStep, Step
@@ -179,6 +181,10 @@ def _run_step(
 ) -> pl.DataFrame:
     if isinstance(step, NearDupStep | DecontamStep):  # filters of rows already in the run
         return run_hygiene_step(step, store)
+    if isinstance(step, FiltersStep):  # the Filters tab's Apply
+        decided, note = run_filters_step(step, store, _seed_frame(recipe))
+        say(note)
+        return decided
     if isinstance(step, MagpieStep | ConversationStep):
         source = (lambda: _seed_frame(recipe)) if isinstance(step, MagpieStep) else (lambda: step_inputs(step, recipe, store))
         return run_chat_step(step, backend, store, source, on_progress, cancel)
@@ -204,11 +210,21 @@ def _run_step(
         from ..filters.ifd import run_ifd
 
         return run_ifd(backend, store, inputs, step.config, on_progress=on_progress, cancel=cancel)
-    from ..judge import JudgeConfig, run_absolute_judge
+    from ..judge import JudgeConfig, pairs_within_groups, run_absolute_judge, run_pairwise_judge
 
     judge_config = JudgeConfig.model_validate(step.config)
     inputs, note = select_rows(step, inputs)
     say(note)
+    if step.mode == "pairwise":
+        pairs = pairs_within_groups(inputs)
+        if pairs.height == 0:
+            raise ValueError(
+                f"judge step (pairwise): no two of its {inputs.height} {step.rows_from} rows answer the same prompt; "
+                "generate k >= 2 answers per prompt, or use mode: absolute"
+            )
+        return run_pairwise_judge(
+            backend, store, pairs, step.rubric, judge_config, on_progress=on_progress, cancel=cancel
+        )
     return run_absolute_judge(
         backend, store, inputs, step.rubric, judge_config, on_progress=on_progress, cancel=cancel
     )

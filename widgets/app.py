@@ -20,7 +20,7 @@ import ipywidgets as W
 import polars as pl
 
 from widgets.answers_panel import AnswersPanel
-from widgets.app_recipe import log_finished_run, recipe_steps
+from widgets.app_recipe import aspect_view, log_finished_run, recipe_steps
 from widgets.compare_panel import ComparePanel
 from widgets.conversation_panel import ConversationPanel
 from widgets.dashboard import DiversityPanel
@@ -248,7 +248,7 @@ class Workbench(W.VBox):
         panels: list[Any] = [self.generate, self.evolve, self.magpie, self.conversation, self.answers,
                              self.filters]  # filters: IFD scoring uses the model
         if self.judge_unavailable is None:
-            panels.append(self.judge)
+            panels += [self.judge, aspect_view(self)]  # "Rate each criterion" judges into the run too
         return panels
 
     def _on_job_progress(self, panel: Any) -> None:

@@ -3,7 +3,8 @@
 When a panel's Run ends (done, or stopped) the app turns that panel's last Run into a recipe step with
 `step_of` — the config it ran with, the prompts' source and limit, the rubric and its version hash, the
 judged rows and the judge's mode — and appends it to the run's step log (`workbench.pipeline.step_log`,
-in the manifest). A Filters Apply logs a `filters` step, a Score IFD an `ifd` step. Save recipe then
+in the manifest). A Filters Apply logs a `filters` step, a Score IFD an `ifd` step, and the judge lab's
+"Rate each criterion" one judge step per criterion. Save recipe then
 writes the log as it is, so the CLI replays the same steps in the same order to the same row ids.
 
 A run made before the log existed has none: `inferred_steps` falls back on the stages its rows show and
@@ -29,7 +30,7 @@ from workbench.pipeline.recipe import (
 from workbench.pipeline.step_log import logged_steps, record_step
 from workbench.runs import RunStore
 
-__all__ = ["inferred_steps", "log_finished_run", "recipe_steps", "step_of"]
+__all__ = ["aspect_view", "inferred_steps", "log_finished_run", "recipe_steps", "step_of", "steps_of"]
 
 
 def _judge_step(judge: Any, ids: list[str], pool: int, config: Any, mode: str) -> JudgeStep:
@@ -58,13 +59,30 @@ def step_of(app: Any, panel: Any) -> Step | None:
     return None
 
 
+def steps_of(app: Any, panel: Any) -> list[Step]:
+    """`step_of`, plus the Judge tab's "Rate each criterion": one absolute judge step per criterion's
+    rubric, over the exact answers it rated."""
+    rated = getattr(panel, "last_rated", None)
+    if rated is not None and panel is aspect_view(app):
+        rubrics, ids, config = rated
+        return [JudgeStep(rubric=r, rubric_version=r.version, config=config.model_dump(mode="json"), row_ids=ids)
+                for r in rubrics]  # fmt: skip
+    step = step_of(app, panel)
+    return [] if step is None else [step]
+
+
+def aspect_view(app: Any) -> Any:
+    """The Judge tab's best-of-n / multi-aspect view (None when the judge is not available)."""
+    return getattr(getattr(getattr(app, "judge", None), "lab", None), "selection", None)
+
+
 def log_finished_run(app: Any, panel: Any, store: RunStore) -> bool:
     """Log `panel`'s ended Run (done or stopped) in the run's step log; False when there was nothing to log."""
     job = panel.job
     if job is None or job.state not in ("done", "cancelled"):
         return False
-    step = step_of(app, panel)
-    return step is not None and record_step(store, step, stopped=job.state == "cancelled")
+    logged = [record_step(store, step, stopped=job.state == "cancelled") for step in steps_of(app, panel)]
+    return any(logged)
 
 
 def recipe_steps(app: Any) -> list[Step]:

@@ -87,6 +87,8 @@ class SelectionView(JobControlsMixin, W.VBox):
         judge_config: Callable[[], JudgeConfig],
     ) -> None:
         self.session, self._rubric, self._sample, self._judge_config = session, rubric, sample, judge_config
+        self.last_rated: tuple[list[Rubric], list[str], JudgeConfig] | None = None
+        """The last "Rate each criterion": its per-criterion rubrics, the answer ids it rated, its config."""
         self.job: Job | None = None
         self._aspects: list[str] = []
         self._make_job_controls("judge-aspects", "Rate each criterion", "list",
@@ -166,6 +168,7 @@ class SelectionView(JobControlsMixin, W.VBox):
             return None
         self.note.value = ""
         self._aspects = [r.version for r in rubrics]
+        self.last_rated = (rubrics, sample["id"].to_list(), config)  # what Save recipe records (app_recipe)
 
         def work(report: Any, cancel: Any) -> None:
             for r in rubrics:

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from widgets import Workbench
+from widgets.judge_selection import aspect_rubrics
 from workbench.engine import FakeBackend
 from workbench.pipeline.cli import main
 from workbench.pipeline.filter_step import FiltersStep
@@ -67,6 +68,11 @@ def test_filters_ifd_and_judges_replay_in_the_order_they_ran(tmp_path, capsys):
     # An absolute judge of a sample, *before* any filter: it sees every answer.
     app.judge.sample_size.value = 4
     _run(app.judge)
+    # The judge lab's "Rate each criterion" over the same sample: one judge step per criterion.
+    aspects = app.judge.lab.selection
+    aspects.run_button.click()
+    assert aspects.job is not None and aspects.job.wait(60).state == "done", aspects.job.error_text
+    n_aspects = len(aspect_rubrics(app.judge.rubric))
     # Filters: block a word some answers use (keywords only), then Apply.
     f = app.filters
     f.stage.value = "completion"
@@ -90,8 +96,12 @@ def test_filters_ifd_and_judges_replay_in_the_order_they_ran(tmp_path, capsys):
     saved = app.export.save_recipe()
     assert saved is not None, app.export.error.value
     recipe = load_recipe(saved)
-    assert [s.kind for s in recipe.steps] == ["self_instruct", "completions", "judge", "filters", "ifd", "judge"]
-    absolute, filters, pairwise = recipe.steps[2], recipe.steps[3], recipe.steps[5]
+    kinds = ["self_instruct", "completions", "judge", *["judge"] * n_aspects, "filters", "ifd", "judge"]
+    assert [s.kind for s in recipe.steps] == kinds and n_aspects >= 2
+    absolute, filters, pairwise = recipe.steps[2], recipe.steps[3 + n_aspects], recipe.steps[-1]
+    per_criterion = recipe.steps[3 : 3 + n_aspects]
+    assert [s.rubric.version for s in per_criterion] == [r.version for r in aspect_rubrics(app.judge.rubric)]  # type: ignore[union-attr]
+    assert all(sorted(s.row_ids or []) == sorted(absolute.row_ids or []) for s in per_criterion)  # type: ignore[union-attr]
     assert isinstance(absolute, JudgeStep) and absolute.mode == "absolute" and len(absolute.row_ids or []) == 4
     assert isinstance(pairwise, JudgeStep) and pairwise.mode == "pairwise" and pairwise.row_ids
     assert pairwise.rubric_version == app.judge.rubric.version  # the rubric's version hash is recorded

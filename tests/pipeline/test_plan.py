@@ -62,3 +62,13 @@ def test_cli_prints_substeps_and_the_total_and_names_what_it_could_not_price(tmp
     assert main(["run", str(recipe), "--dry-run", "--runs-root", str(tmp_path / "runs"), "--sample-rows", "0"]) == 0
     assert "estimated time: not measured (--sample-rows 0)" in capsys.readouterr().out
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_pairwise_judge_is_previewed_on_pairs_and_priced_per_pair_and_order(tmp_path):
+    chain = {**CHAIN, "steps": [*CHAIN["steps"][:2], {**CHAIN["steps"][2], "mode": "pairwise", "sample": 6}]}
+    plan = plan_recipe(Recipe.model_validate(chain), backend=FakeBackend(), runs_root=tmp_path, sample_rows=2)
+    judge = plan.steps[-1]
+    assert judge.rows == 6 and judge.estimate is not None, judge.preview
+    (sub,) = judge.estimate.substeps
+    # 6 answers, two per prompt: 3 pairs, each judged in both orders
+    assert sub.stage == "judgment" and sub.requests == pytest.approx(3 * 2)

@@ -221,7 +221,20 @@ def _preview_step(step: Step, plan: StepPlan, recipe: Recipe, store: RunStore | 
             return None
         p = pv.preview_conversation(backend, rows, step.config, sample=n, full_rows=plan.inputs, rates=rates)
         add("conversations", p.rows)
-    elif isinstance(step, JudgeStep) and step.mode == "absolute":  # pairwise: the bound (no pairwise preview)
+    elif isinstance(step, JudgeStep) and step.mode == "pairwise":
+        from ..judge import JudgeConfig, pairs_within_groups
+
+        rows = given(step.rows_from, False)
+        if rows.height == 0:
+            return None
+        pairs = pairs_within_groups(rows)  # as for absolute: priced on any rows, scaled to the step's count
+        if pairs.height == 0:
+            return None
+        # the full run's pairs: its judged answers times the pairs per answer the given rows make
+        full = None if plan.rows is None else round(plan.rows * pairs.height / rows.height)
+        p = pv.preview_pairwise_judge(backend, pairs, step.rubric, JudgeConfig.model_validate(step.config),
+                                      sample=max(1, n // 2), full_pairs=full, rates=rates)  # fmt: skip
+    elif isinstance(step, JudgeStep):
         from ..judge import JudgeConfig
 
         rows = given(step.rows_from, False)

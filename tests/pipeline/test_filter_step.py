@@ -40,6 +40,14 @@ def test_the_step_records_the_same_filter_rows_as_the_filters_tab_functions(tmp_
     reasons = {text_of[p]: r for p, r in zip(drops["parent_id"], drops["reason"], strict=True)}
     assert reasons == {ANSWERS["beta"]: "near_duplicate", ANSWERS["gamma"]: "contamination:gsm8k_test",
                        ANSWERS["epsilon"]: BLOCKED}  # fmt: skip
+    # Typed columns say what matched: the row a near duplicate repeats, the benchmark item and span.
+    by_text = {text_of[r["parent_id"]]: r for r in drops.iter_rows(named=True)}
+    id_of = {t: i for i, t in text_of.items()}
+    beta, gamma, eps = by_text[ANSWERS["beta"]], by_text[ANSWERS["gamma"]], by_text[ANSWERS["epsilon"]]
+    assert (beta["filter_name"], beta["matched_id"]) == ("near_dup", id_of[ANSWERS["alpha"]])
+    assert 0.7 <= beta["matched_score"] < 1.0
+    assert gamma["filter_name"] == "decontam" and gamma["matched_id"] == "0" and "sixteen eggs" in gamma["matched_span"]
+    assert eps["filter_name"] == "keywords" and eps["matched_id"] is None and eps["matched_score"] is None
     # What the Filters tab does by hand, on a run with the same answers: the very same filter rows.
     by_hand = run_recipe(
         Recipe(name="by-hand", model="fake", runs_root=str(tmp_path / "runs"),

@@ -101,6 +101,8 @@ def test_recipe_drops_near_duplicates_and_contamination_with_reasons(tmp_path):
     # names the row it repeats and the similarity (ROUGE-L of the two answers, 12 of 13 words shared)
     assert f"with row {id_of(store, 'alpha')}" in dup["text"] and "ROUGE-L 0.92" in dup["text"]
     assert "the quick brown fox" in dup["text"]
+    assert (dup["filter_name"], dup["matched_id"]) == ("near_dup", id_of(store, "alpha"))  # typed, too
+    assert round(dup["matched_score"], 2) == 0.92 and dup["matched_span"] is None
 
     leak = by_parent[id_of(store, "gamma")]
     assert leak["reason"] == "contamination:gsm8k-test"
@@ -109,6 +111,8 @@ def test_recipe_drops_near_duplicates_and_contamination_with_reasons(tmp_path):
         "text shares 'janet has three ducks that lay sixteen eggs per day and she eats three" in leak["text"]
     )
     assert json.loads(leak["params"])["step"]["n"] == 8
+    assert (leak["filter_name"], leak["matched_id"]) == ("decontam", "q-7")
+    assert leak["matched_span"].startswith("janet has three ducks") and leak["matched_score"] is None
 
     # every generated row stays; the view, later steps and the export see the drops
     assert completions(store).height == 5 and set(completions(store)["status"]) == {"kept"}

@@ -316,10 +316,15 @@ def filter_decision_rows(result: FilterResult, run_rows: pl.DataFrame) -> list[d
                 continue
             status, why, text = "kept", None, "kept: the filters as applied now keep this row"
         k = 0 if cur is None else int(cur["n"])  # the k-th decision on this row: ids never repeat
+        dropped = status == "dropped"  # typed columns say what matched (`text` says it in words)
         out.append({
             "id": row_id(FILTER_STAGE, r["id"], f"{k}\x1f{status}\x1f{why}\x1f{text}", params),
             "stage": FILTER_STAGE, "parent_id": r["id"], "round": r.get("round"), "text": text,
             "status": status, "reason": why, "params": params,
+            "filter_name": r["filter"] if dropped else None,
+            "matched_id": (r["dup_of"] or r["contaminated_by"]) if dropped else None,
+            "matched_score": r["similarity"] if dropped else None,
+            "matched_span": r["contamination_span"] if dropped else None,
         })  # fmt: skip
     return out
 

@@ -243,8 +243,12 @@ def _short(text: str | None) -> str:
     return t if len(t) <= _DETAIL_CHARS else t[: _DETAIL_CHARS - 1] + "…"
 
 
-def _drop_rows(rows: pl.DataFrame, drops: list[tuple[str, str, str]], params: str) -> list[dict[str, Any]]:
-    """Filter rows (see `filters.apply`) dropping each (row id, reason, detail)."""
+_Drop = tuple[str, str, str, str | None, float | None, str | None]
+"""(row id, reason, detail in words, matched id, matched ROUGE-L, matched span)."""
+
+
+def _drop_rows(rows: pl.DataFrame, drops: list[_Drop], params: str, name: str) -> list[dict[str, Any]]:
+    """Filter rows (see `filters.apply`) dropping each row of `drops`, by filter `name`."""
     rounds = dict(
         zip(
             rows["id"].to_list(),
@@ -254,12 +258,13 @@ def _drop_rows(rows: pl.DataFrame, drops: list[tuple[str, str, str]], params: st
     )
     return [
         {"id": row_id(FILTER_STAGE, rid, f"{why}\x1f{detail}", params), "stage": FILTER_STAGE, "parent_id": rid,
-         "round": rounds.get(rid), "text": detail, "status": "dropped", "reason": why, "params": params}
-        for rid, why, detail in drops
+         "round": rounds.get(rid), "text": detail, "status": "dropped", "reason": why, "params": params,
+         "filter_name": name, "matched_id": matched, "matched_score": score, "matched_span": span}
+        for rid, why, detail, matched, score, span in drops
     ]  # fmt: skip
 
 
-def _near_dup(step: NearDupStep, rows: pl.DataFrame) -> list[tuple[str, str, str]]:
+def _near_dup(step: NearDupStep, rows: pl.DataFrame) -> list[_Drop]:
     refs = dict(load_reference(r, STAGE_OF[step.rows_from]) for r in step.references)
     frame = rows.select(pl.col("id"), pl.col(step.column).cast(pl.Utf8).fill_null("").alias("text"))
     cfg = NearDupConfig(
@@ -267,25 +272,24 @@ def _near_dup(step: NearDupStep, rows: pl.DataFrame) -> list[tuple[str, str, str
     )
     marked = near_duplicates(frame, cfg, references=refs or None)
     text_of = dict(zip(frame["id"].to_list(), frame["text"].to_list(), strict=True))
+    out: list[_Drop] = []
     for name, ref in refs.items():
         text_of.update(
             {f"{name}\x1f{i}": t for i, t in zip(ref["id"].to_list(), ref["text"].to_list(), strict=True)}
         )
-    out = []
     for rid, dup, dset, sim in marked.select("id", "dup_of", "dup_set", "dup_similarity").iter_rows():
         if dup is None:
             continue
         where, key = ("row", dup) if dset == "self" else (f"{dset} row", f"{dset}\x1f{dup}")
-        out.append(
-            (rid, NEAR_DUPLICATE, f"ROUGE-L {sim:.2f} with {where} {dup}: {_short(text_of.get(key))!r}")
-        )
+        detail = f"ROUGE-L {sim:.2f} with {where} {dup}: {_short(text_of.get(key))!r}"
+        out.append((rid, NEAR_DUPLICATE, detail, dup if dset == "self" else f"{dset}:{dup}", float(sim), None))
     return out
 
 
-def _decontam(step: DecontamStep, rows: pl.DataFrame) -> list[tuple[str, str, str]]:
+def _decontam(step: DecontamStep, rows: pl.DataFrame) -> list[_Drop]:
     benches = [load_benchmark_source(b) for b in step.benchmarks]
     cfg = DecontamConfig(n=step.n, short_items=step.short_items)
-    out: dict[str, tuple[str, str, str]] = {}
+    out: dict[str, _Drop] = {}
     for col in step.columns:
         if col not in rows.columns:
             raise ValueError(
@@ -297,11 +301,8 @@ def _decontam(step: DecontamStep, rows: pl.DataFrame) -> list[tuple[str, str, st
         for rid, item, span, name in flagged.select(
             "id", "contaminated_by", "contamination_span", "contamination_benchmark"
         ).iter_rows():
-            out[rid] = (
-                rid,
-                f"contamination:{name}",
-                f"{col} shares {_short(span)!r} with {name} item {item}",
-            )
+            why, detail = f"contamination:{name}", f"{col} shares {_short(span)!r} with {name} item {item}"
+            out[rid] = (rid, why, detail, None if item is None else str(item), None, span)
     order = {r: k for k, r in enumerate(rows["id"].to_list())}
     return sorted(out.values(), key=lambda d: order[d[0]])
 
@@ -313,7 +314,7 @@ def run_hygiene_step(step: HygieneStep, store: RunStore) -> pl.DataFrame:
     if rows.height == 0:
         return pl.DataFrame(schema={"id": pl.Utf8})
     drops = _near_dup(step, rows) if isinstance(step, NearDupStep) else _decontam(step, rows)
-    new = _drop_rows(rows, drops, params)
+    new = _drop_rows(rows, drops, params, "near_dup" if isinstance(step, NearDupStep) else "decontam")
     have = store.ids(FILTER_STAGE)
     new = [r for r in new if r["id"] not in have]
     if new:

@@ -32,7 +32,7 @@ __all__ = [
     "stage_columns",
 ]
 
-STAGES = ("instruction", "instance", "completion", "evolution", "conversation", "judgment", "ifd")
+STAGES = ("instruction", "instance", "completion", "evolution", "conversation", "judgment", "ifd", "filter")
 """The stages this version writes (user code may append rows of other stages)."""
 ALL_STAGES = ("*",)
 STATUSES = ("kept", "dropped", "error")
@@ -92,7 +92,7 @@ COLUMNS: tuple[Column, ...] = (
         ALL_STAGES,
         "the row this one derives from (instance → instruction, completion "
         "→ prompt, evolution → evolved prompt, conversation → the row it extends (a completion, a Magpie "
-        "instruction or a shorter conversation), judgment/ifd → judged row); null for roots",
+        "instruction or a shorter conversation), judgment/ifd → judged row, filter → decided row); null for roots",
     ),
     _c(
         "round",
@@ -106,7 +106,7 @@ COLUMNS: tuple[Column, ...] = (
         pl.Utf8,
         ALL_STAGES,
         "what the step produced: the instruction, the answer, the evolved "
-        "prompt, a conversation's last assistant reply, the judge's output, or a one-line IFD summary",
+        "prompt, a conversation's last assistant reply, the judge's output, a one-line IFD summary, or why a filter decided (filter)",
     ),
     _c(
         "prompt",
@@ -262,6 +262,11 @@ COLUMNS: tuple[Column, ...] = (
     _c("ifd", pl.Float64, ("ifd",), "PPL(answer | instruction) / PPL(answer) of the parent row"),
     _c("ppl_conditioned", pl.Float64, ("ifd",), "PPL(answer | instruction)"),
     _c("ppl_response", pl.Float64, ("ifd",), "PPL(answer) alone"),
+    # -- filter decisions (Filters Apply, filters / near_dup / decontam steps; parent_id = the decided row) ----
+    _c("filter_name", pl.Utf8, ("filter",), "which filter decided: length, keywords, ifd, rouge_l, decontam, near_dup"),
+    _c("matched_id", pl.Utf8, ("filter",), "near_dup / rouge_l: the row or reference text it repeats; decontam: the benchmark item"),
+    _c("matched_score", pl.Float64, ("filter",), "near_dup / rouge_l: the ROUGE-L F1 with that match"),
+    _c("matched_span", pl.Utf8, ("filter",), "decontam: the word span shared with the benchmark item"),
 )
 
 SCHEMA: dict[str, Any] = {c.name: c.dtype for c in COLUMNS}

@@ -85,3 +85,29 @@ def test_dry_run_counts_and_previews_chat_steps(tmp_path):
     conv_sub = conv_estimate.substeps[0]
     assert conv_sub.requests == pytest.approx(6 * 4)  # every row to extend: 2 user turns and 2 answers
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("target", ["last_turn", "whole"])
+def test_a_judge_step_grades_conversations_as_the_library_splits_them(tmp_path, target):
+    from workbench.judge import (
+        conversation_rubric,
+        judgeable_conversations,
+        likert_rubric,
+        run_absolute_judge,
+    )
+
+    rubric = conversation_rubric(likert_rubric("helpful", "Is it helpful?", ("Answers",), {1: "no", 2: "yes"}), target)
+    base = chat_recipe()
+    judge = {"kind": "judge", "rows_from": "conversations", "conversation_target": target, "rubric": rubric.model_dump(),
+             "sample": 3}  # fmt: skip
+    recipe = Recipe.model_validate({**base.to_dict(), "steps": [*base.to_dict()["steps"], judge]})
+    store = run_recipe(recipe, runs_root=tmp_path / "runs").store
+    rows = store.rows()
+    judged = rows.filter(pl.col("stage") == "judgment")
+    convs = rows.filter((pl.col("stage") == "conversation") & (pl.col("status") == "kept"))
+    assert judged.height == 3 and set(judged["parent_id"]) <= set(convs["id"])
+    # the library on its own, on the same three conversations: the same judgment ids (same prompts)
+    alone = RunStore.create(tmp_path / "alone", "x")
+    picked = judgeable_conversations(convs.filter(pl.col("id").is_in(judged["parent_id"].to_list())), target=target)
+    run_absolute_judge(FakeBackend(chat_template=TEMPLATE), alone, picked, rubric)
+    assert set(alone.rows()["id"]) == set(judged["id"])

@@ -44,6 +44,10 @@ class JudgeStep(BaseModel):
     mode: Literal["absolute", "pairwise"] = "absolute"
     """'absolute' grades each row on the rubric's scale; 'pairwise' pairs the first two selected answers
     of each prompt (rows sharing a parent_id) and asks which is better, in both orders (position bias)."""
+    conversation_target: Literal["last_turn", "whole"] = "last_turn"
+    """With rows_from 'conversations': what is graded (`judge.conversation`): 'last_turn' the last assistant
+    reply in the context of the conversation so far, 'whole' the assistant's side of the whole conversation.
+    The rubric should be wrapped for that target (`conversation_rubric`), as the app's Judge tab does."""
     rubric: Rubric
     """The rubric (name, criteria, levels, template); its content hash is recorded on every judgment."""
     rubric_version: str | None = None

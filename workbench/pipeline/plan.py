@@ -224,7 +224,7 @@ def _preview_step(step: Step, plan: StepPlan, recipe: Recipe, store: RunStore | 
     elif isinstance(step, JudgeStep) and step.mode == "pairwise":
         from ..judge import JudgeConfig, pairs_within_groups
 
-        rows = given(step.rows_from, False)
+        rows = _judged_rows(step, given(step.rows_from, False))
         if rows.height == 0:
             return None
         pairs = pairs_within_groups(rows)  # as for absolute: priced on any rows, scaled to the step's count
@@ -237,7 +237,7 @@ def _preview_step(step: Step, plan: StepPlan, recipe: Recipe, store: RunStore | 
     elif isinstance(step, JudgeStep):
         from ..judge import JudgeConfig
 
-        rows = given(step.rows_from, False)
+        rows = _judged_rows(step, given(step.rows_from, False))
         if rows.height == 0:
             return None
         p = pv.preview_judge(backend, rows, step.rubric, JudgeConfig.model_validate(step.config), sample=n,
@@ -245,6 +245,15 @@ def _preview_step(step: Step, plan: StepPlan, recipe: Recipe, store: RunStore | 
     else:
         return None
     return p
+
+
+def _judged_rows(step: JudgeStep, rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows as the judge step grades them (conversations: split for its target, as the run does)."""
+    if step.rows_from != "conversations" or rows.height == 0:
+        return rows
+    from ..judge import judgeable_conversations
+
+    return judgeable_conversations(rows, target=step.conversation_target)
 
 
 def _measure(backend: Backend, recipe: Recipe, store: RunStore | None) -> Rates:

@@ -213,6 +213,10 @@ def _run_step(
     from ..judge import JudgeConfig, pairs_within_groups, run_absolute_judge, run_pairwise_judge
 
     judge_config = JudgeConfig.model_validate(step.config)
+    if step.rows_from == "conversations":  # what the judge grades: the last reply in context, or all of it
+        from ..judge import judgeable_conversations
+
+        inputs = judgeable_conversations(inputs, target=step.conversation_target)
     inputs, note = select_rows(step, inputs)
     say(note)
     if step.mode == "pairwise":

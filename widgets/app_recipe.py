@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from widgets.judge_rows import JudgedRun
 from workbench.pipeline.recipe import (
     CompletionsStep,
     ConversationStep,
@@ -33,10 +34,13 @@ from workbench.runs import RunStore
 __all__ = ["aspect_view", "inferred_steps", "log_finished_run", "recipe_steps", "step_of", "steps_of"]
 
 
-def _judge_step(judge: Any, ids: list[str], pool: int, config: Any, mode: str) -> JudgeStep:
-    picked: list[str] | None = ids if ids and len(ids) < pool else None  # all judged: so does the recipe
-    return JudgeStep(rubric=judge.rubric, rubric_version=judge.rubric.version, mode=mode,
-                     config=config.model_dump(mode="json"), row_ids=picked)  # fmt: skip
+def _judge_step(run: JudgedRun) -> JudgeStep:
+    picked: list[str] | None = run.ids if run.ids and len(run.ids) < run.pool else None  # all judged: so does the recipe
+    conv = run.what != "completions"
+    return JudgeStep(rubric=run.rubric, rubric_version=run.rubric.version, mode=run.mode,
+                     rows_from="conversations" if conv else "completions",
+                     conversation_target=run.what if conv else "last_turn",
+                     config=run.config.model_dump(mode="json"), row_ids=picked)  # fmt: skip
 
 
 def step_of(app: Any, panel: Any) -> Step | None:
@@ -55,7 +59,7 @@ def step_of(app: Any, panel: Any) -> Step | None:
         return IFDStep(rows_from="completions")
     judged = getattr(panel, "last_judged", None)
     if panel is getattr(app, "judge", None) and judged is not None:
-        return _judge_step(panel, *judged)
+        return _judge_step(judged)
     return None
 
 
@@ -117,8 +121,7 @@ def inferred_steps(app: Any, rows: pl.DataFrame) -> list[Step]:
         steps.append(ConversationStep(limit=limit, config=conv.last_config or conv.config()))
     if "judgment" in stages and app.judge_unavailable is None:
         judge = app.judge
-        ids, pool, config, mode = judge.last_judged or ([], 0, judge.config(), "absolute")
-        steps.append(_judge_step(judge, ids, pool, config, mode))
+        steps.append(_judge_step(judge.last_judged or JudgedRun([], 0, judge.config(), "absolute", judge.rubric)))
     return steps
 
 

@@ -16,6 +16,7 @@ import polars as pl
 from widgets.job_controls import JobControlsMixin
 from widgets.judge_notes import METRIC_HELP, metric_table, same_score_note
 from widgets.judge_preview import judge_preview_work
+from widgets.judge_rows import JUDGE_ROWS, JudgedRun, judge_pool, judged_rubric, pick_sample
 from widgets.judge_sections import JudgeLabSections
 from widgets.labeler import CalibrationLabeler, PairwiseLabeler
 from widgets.preview_box import PreviewBox
@@ -27,7 +28,6 @@ from workbench.judge import (
     Rubric,
     bias_report,
     flip_rates,
-    judgeable_rows,
     judgments_in,
     likert_rubric,
     pairs_within_groups,
@@ -35,7 +35,6 @@ from workbench.judge import (
     preference_agreement,
     run_absolute_judge,
     run_pairwise_judge,
-    sample_rows,
     score_agreement,
     score_histogram,
     version_labels,
@@ -79,10 +78,8 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self.job: Job | None = None
         self.sample: pl.DataFrame = pl.DataFrame()
         self._given_rows: pl.DataFrame | None = None
-        self.last_judged: tuple[list[str], int, JudgeConfig, str] | None = None
-        """The last Run: the answer ids it judged, how many answers it picked them from, its config and its
-        mode ('absolute' or 'pairwise'; Save recipe records them, so the recipe judges those rows the same
-        way and says so); None before any."""
+        self.last_judged: JudgedRun | None = None
+        """The last Run as it ran (Save recipe records it, so the recipe judges those rows the same way)."""
         self.editor = RubricEditor(draft=_rubric_draft(self.rubric))
         self.sample_size = W.BoundedIntText(
             sample_size, min=1, max=100_000, description="sample size", layout=W.Layout(width="auto")
@@ -93,6 +90,8 @@ class JudgePanel(JobControlsMixin, W.VBox):
         self.mode = W.ToggleButtons(options=["absolute", "pairwise"], value="absolute", description="judge mode",
                                 tooltips=["Grade each answer on the scale.", "Pick the better of two answers."])
         self.mode.style.button_width = "80px"
+        self.rows_from = W.Dropdown(options=JUDGE_ROWS, value="completions", description="what to judge",
+                                    layout=W.Layout(width="300px"))  # fmt: skip
         self.run_button = W.Button(description="Judge sample", icon="gavel", button_style="primary")
         self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
         self.run_button.add_class("wb-judge-run")
@@ -116,6 +115,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
             (self.max_tokens, "The longest the judge's feedback and score may be, in tokens."),
             (self.reasoning_chars, "The most characters of feedback the judge may write before its score."),
             (self.mode, "Absolute grades each answer on the scale; pairwise picks the better of two answers."),
+            (self.rows_from, "What to judge: the answers, or conversations (the last reply in context, or all of it)."),
             (self.run_button, "Judge the sample with the rubric above."),
             (self.stop_button, "Stop after the rows in flight; finished judgments stay in the run."),
             (self.refresh_button, "Re-read the run's judgments and labels."),
@@ -123,6 +123,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
             tip(control, text)
 
         self.editor.observe(lambda _c: self._update_preview(), names="draft")
+        self.rows_from.observe(lambda _c: self.set_rows(self._given_rows), names="value")  # re-pick the sample
         self.run_button.on_click(lambda _b: self.run())
         self.stop_button.on_click(lambda _b: self.stop())
         self.refresh_button.on_click(lambda _b: self.refresh())
@@ -131,7 +132,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
         session.subscribe(self._on_session)
 
         controls = W.VBox([
-            row([self.mode, self.sample_size, self.seed]),
+            row([self.mode, self.rows_from, self.sample_size, self.seed]),
             row([self.max_tokens, self.reasoning_chars]),
             row([self.run_button, self.stop_button, self.preview.button, self.progress, self.progress_label,
                  self.refresh_button]),
@@ -209,17 +210,13 @@ class JudgePanel(JobControlsMixin, W.VBox):
             return
         self.refresh()
 
+    def _pool(self) -> pl.DataFrame:
+        return self._given_rows if self._given_rows is not None else judge_pool(self.session.store.rows(),
+                                                                                 self.rows_from.value)  # fmt: skip
+
     def _pick_sample(self) -> pl.DataFrame:
-        pool = self._given_rows if self._given_rows is not None else judgeable_rows(self.session.store.rows())
-        if pool.height == 0:
-            return pool
-        n, seed = int(self.sample_size.value), int(self.seed.value)
-        if self.mode.value == "pairwise" and "parent_id" in pool.columns:
-            # Sample prompts that have at least two answers, and keep all their answers.
-            groups = pool.group_by("parent_id", maintain_order=True).len().filter(pl.col("len") >= 2)
-            picked = sample_rows(groups, n, seed=seed)["parent_id"].to_list() if groups.height else []
-            return pool.filter(pl.col("parent_id").is_in(picked))
-        return sample_rows(pool, n, seed=seed)
+        return pick_sample(self._pool(), int(self.sample_size.value), int(self.seed.value),
+                           pairwise=self.mode.value == "pairwise")  # fmt: skip
 
     def config(self) -> JudgeConfig:
         cap = max(10, int(2.5 * (self.max_tokens.value - 8)))
@@ -241,10 +238,12 @@ class JudgePanel(JobControlsMixin, W.VBox):
         try:
             config = self.config()
             self.sample = self._pick_sample()
+            what = self.rows_from.value
+            if what != "completions" and self.mode.value == "pairwise":
+                raise ValueError("pairwise compares two answers to one prompt: judge conversations in absolute mode")
             if self.sample.height == 0:
-                raise ValueError(
-                    "there are no completions to judge in this run: generate some, or call set_rows()"
-                )
+                raise ValueError(f"there are no {'completions' if what == 'completions' else 'conversations'} "
+                                 "to judge in this run: generate some, or call set_rows()")  # fmt: skip
             pairs = pairs_within_groups(self.sample) if self.mode.value == "pairwise" else None
             if pairs is not None and pairs.height == 0:
                 raise ValueError("pairwise needs two answers to the same prompt (rows sharing a parent_id)")
@@ -252,11 +251,11 @@ class JudgePanel(JobControlsMixin, W.VBox):
         except Exception as err:
             self._cannot_start(str(err))
             return None
-        self.rubric = rubric
+        self.rubric = rubric  # the editor's base; a conversation judge grades with it wrapped for its target
+        rubric = judged_rubric(rubric, what)
         self.error.value = ""
         sample = self.sample
-        pool = self._given_rows if self._given_rows is not None else judgeable_rows(store.rows())
-        self.last_judged = (sample["id"].to_list(), pool.height, config, self.mode.value)
+        self.last_judged = JudgedRun(sample["id"].to_list(), self._pool().height, config, self.mode.value, rubric, what)
 
         def work(report: Any, cancel: Any) -> pl.DataFrame:
             if pairs is not None:  # both orders of each pair

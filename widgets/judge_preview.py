@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from widgets.judge_rows import judged_rubric
 from widgets.rubric_editor import RubricProblem
 from workbench.judge import pairs_within_groups
 from workbench.pipeline.preview import Preview, preview_judge, preview_pairwise_judge
@@ -22,14 +23,18 @@ __all__ = ["judge_preview_work"]
 
 def judge_preview_work(panel: JudgePanel) -> Callable[[], Preview]:
     """What the panel's Preview runs in its worker: a few rows (or pairs) of the sample Run would judge."""
+    what = panel.rows_from.value
     try:
-        rubric = panel.draft_rubric()
+        rubric = judged_rubric(panel.draft_rubric(), what)  # conversations: wrapped as Run wraps it
     except RubricProblem as err:
         raise ValueError(f"the rubric above has a problem to fix first: {err}") from None
+    if what != "completions" and panel.mode.value == "pairwise":
+        raise ValueError("pairwise compares two answers to one prompt: judge conversations in absolute mode")
     config = panel.config()
     sample = panel._pick_sample()  # what Run would judge now; the panel's own sample is left as it is
     if sample.height == 0:
-        raise ValueError("there are no completions to judge in this run: generate some, or call set_rows()")
+        raise ValueError(f"there are no {'completions' if what == 'completions' else 'conversations'} to judge "
+                         "in this run: generate some, or call set_rows()")  # fmt: skip
     backend = panel.session.backend
     if panel.mode.value == "pairwise":
         pairs = pairs_within_groups(sample)

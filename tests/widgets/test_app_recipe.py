@@ -163,3 +163,37 @@ def test_a_stopped_run_is_logged_as_stopped_and_a_failed_one_not_at_all(tmp_path
     app.judge.set_rows(pl.DataFrame({"id": ["x"], "instruction": ["a"], "text": ["b"]}))  # no pairs: refused
     app.judge.run_button.click()
     assert len(app.session.store.manifest[LOG_KEY]) == before
+
+
+def test_judging_conversations_in_the_app_replays_to_the_same_judgments(tmp_path, capsys):
+    app = _app(tmp_path / "runs")
+    _run(app.generate)
+    _run(app.answers)
+    app.conversation.turns.value, app.conversation.limit.value = 1, 4
+    _run(app.conversation)
+    judge = app.judge
+    judge.sample_size.value, judge.rows_from.value = 3, "last_turn"  # choosing the rows re-picks the sample
+    assert {"messages", "judge_target"} <= set(judge.sample.columns) and judge.sample.height == 3
+    _run(judge)
+    made = app.session.store.rows()
+    judged = made.filter(pl.col("stage") == "judgment")
+    convs = made.filter(pl.col("stage") == "conversation")
+    assert judged.height == 3 and set(judged["parent_id"]) <= set(convs["id"])
+    assert judged["rubric_version"].unique().to_list() == [judge.last_judged.rubric.version]  # type: ignore[union-attr]
+    assert judge.last_judged.rubric.version != judge.rubric.version  # type: ignore[union-attr]  # wrapped for its target
+    # pairwise compares answers to one prompt: for conversations it is refused in words, and nothing is logged
+    before = app.session.store.manifest[LOG_KEY]
+    judge.mode.value = "pairwise"
+    judge.run_button.click()
+    assert "judge conversations in absolute mode" in judge.progress_label.value + judge.error.value + " ".join(app.errors)
+    assert app.session.store.manifest[LOG_KEY] == before
+
+    app.export.recipe_path.value = str(tmp_path / "conv.recipe.yaml")
+    saved = app.export.save_recipe()
+    assert saved is not None, app.export.error.value
+    step = load_recipe(saved).steps[-1]
+    assert isinstance(step, JudgeStep) and (step.rows_from, step.conversation_target) == ("conversations", "last_turn")
+    assert main(["run", str(saved), "--runs-root", str(tmp_path / "replay"), "--no-export"]) == 0
+    replayed = RunStore.open(tmp_path / "replay" / "app").rows()
+    for stage, ids in _ids(made).items():
+        assert _ids(replayed).get(stage) == ids, f"stage {stage}: the replay made other rows"

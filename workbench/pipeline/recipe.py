@@ -81,8 +81,9 @@ class ModelSpec(_Strict):
     model: str | None = None
     """The served model's name, for endpoints that serve several (vLLM's `--served-model-name`)."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Backend constructor options, e.g. {n_parallel: 16, n_ctx_per_seq: 1024} for a GGUF or
-    {max_concurrency: 8, timeout_s: 120} for an endpoint."""
+    """Backend constructor options, e.g. {n_parallel: 16, n_ctx_per_seq: 1024} for a GGUF (also
+    {prefix_cache_tokens: 0} to keep no shared prompt prefixes between calls, or prefix_cache_entries: N)
+    or {max_concurrency: 8, timeout_s: 120} for an endpoint."""
 
     @property
     def is_endpoint(self) -> bool:

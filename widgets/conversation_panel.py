@@ -86,8 +86,9 @@ class ConversationPanel(LiveStepMixin, W.VBox):
         self.temperature = W.FloatSlider(d.sampling.temperature, min=0.0, max=2.0, step=0.05, description="temperature")
         self.max_tokens = W.IntSlider(d.sampling.max_tokens, min=8, max=1024, description="max tokens per turn")
         self.seed = W.BoundedIntText(d.seed, min=0, max=2**32 - 1, description="seed")
+        # As wide as the panel, never wider: width 100% plus the label's margins scrolled the section sideways.
         self.user_template = W.Textarea(d.user_template, description="user simulator",
-                                        layout=W.Layout(width="100%", height="120px"))  # fmt: skip
+                                        layout=W.Layout(width="auto", flex="1 1 auto", height="120px"))  # fmt: skip
         self.user_template.add_class("wb-conversation-template")
         self.template_error = W.HTML()
         self.template_error.add_class("wb-conversation-template-error")

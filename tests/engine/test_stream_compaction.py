@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from workbench.engine import GenerationRequest, SamplingParams
+from workbench.engine.cpu_safety import POLICIES, BufferPolicy
 
 pytestmark = pytest.mark.model
 
@@ -35,17 +36,20 @@ LONG = "Context: " + " ".join(f"fact {i} is that {t} matters." for i, t in enume
 
 
 def requests(kind: str = "mixed") -> list[GenerationRequest]:
-    """Two call shapes. "mixed": more rows than sequences, ending at different steps by length, stop string, grammar or
-    end of text, some with logprobs. "prefill": three short rows and, in the last sequence, a long
-    prompt that is still being prefilled (32 tokens a step) when the short rows end and it moves."""
+    """Two call shapes. "mixed": more rows than sequences, ending at different steps by length, stop
+    string, grammar or end of text, some with logprobs. "prefill": three short rows and, in the last
+    sequence, a long prompt still being prefilled (32 tokens a step) when the short rows end and it
+    moves."""
     if kind == "prefill":
-        short = [GenerationRequest(prompt=f"Name a {t} word:", params=SamplingParams(max_tokens=n, seed=n, logprobs=1),
-                                   key=f"s{n}") for t, n in (("rain", 2), ("snow", 3), ("tea", 5))]
-        return [*short, GenerationRequest(prompt=LONG + "\nSummary:", params=SamplingParams(max_tokens=12, seed=9),
-                                          key="long")]
+        short = [GenerationRequest(prompt=f"Name a {t} word:", key=f"s{n}",
+                                   params=SamplingParams(max_tokens=n, seed=n, logprobs=1))
+                 for t, n in (("rain", 2), ("snow", 3), ("tea", 5))]
+        long_params = SamplingParams(max_tokens=12, seed=9)
+        return [*short, GenerationRequest(prompt=LONG + "\nSummary:", params=long_params, key="long")]
     out = []
     for i, topic in enumerate(TOPICS):
-        params: dict[str, Any] = {"max_tokens": (3, 40, 9, 24, 1, 32, 6, 40, 14, 28)[i], "temperature": 0.9, "seed": i}
+        max_tokens = (3, 40, 9, 24, 1, 32, 6, 40, 14, 28)[i]
+        params: dict[str, Any] = {"max_tokens": max_tokens, "temperature": 0.9, "seed": i}
         if i % 3 == 0:
             params["stop"] = (".", "\n")
         if i % 2 == 1:
@@ -87,7 +91,7 @@ def counting_moves(backend) -> dict[str, int]:
     return counts
 
 
-def compare_on_off(buffer_policy: str | None) -> dict[str, Any]:
+def compare_on_off(buffer_policy: BufferPolicy | None) -> dict[str, Any]:
     """Both settings on one backend, one after the other: whole runs, then runs cancelled mid-way."""
     from workbench.engine import default_model_path
     from workbench.engine.llama import InProcessLlamaBackend
@@ -112,7 +116,8 @@ def compare_on_off(buffer_policy: str | None) -> dict[str, Any]:
 
 def child_result(env: dict[str, str], buffer_policy: str) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "tests.engine.test_stream_compaction", buffer_policy]
-    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -154,4 +159,5 @@ def test_with_default_kernels_compaction_is_reproducible_and_rows_end_right():
 
 
 if __name__ == "__main__":  # the child process of the bit-exact test
-    print(json.dumps(compare_on_off(sys.argv[1])))
+    policy = next(p for p in POLICIES if p == sys.argv[1])
+    print(json.dumps(compare_on_off(policy)))

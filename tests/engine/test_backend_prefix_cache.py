@@ -33,6 +33,7 @@ def _requests(rows: list[tuple[str, str]]) -> list[GenerationRequest]:
         ("prefix_cache_tokens", -1, "prefix_cache_tokens must be 0 .no cache. or at least 32"),
         ("prefix_cache_entries", -1, "prefix_cache_entries must be 0 .no cache. or more, got -1"),
         ("prefix_cache_entries", True, "prefix_cache_entries must be a whole number"),
+        ("compact_streams", "yes", "compact_streams must be true or false"),  # the other engine option
     ],
 )
 def test_a_bad_cache_option_is_refused_by_name_before_any_model_loads(tmp_path, option, value, message):

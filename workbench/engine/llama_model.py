@@ -188,7 +188,8 @@ class LlamaModel:
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
         # One KV stream per sequence: attention then only reads its own cells (2x faster at 64
-        # sequences here) and a row's numbers do not depend on its batch neighbours.
+        # sequences here). A row's numbers still depend on its batch neighbours through the matmul
+        # kernels (README, "Determinism").
         cparams.kv_unified = False
         cparams.no_perf = True
         if embeddings:

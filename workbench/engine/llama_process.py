@@ -46,7 +46,8 @@ class LlamaCppBackend(ModelFileIdentity):
     `cpu_safety.choose_policy` finds safe on this CPU), and the bounds of the cache of shared prompt
     prefixes (a judge rubric, few-shot examples) kept between calls: `prefix_cache_tokens` (default 4096,
     ~18 KB each for Gemma 3 270M) and `prefix_cache_entries` (default 8); 0 for either turns it off. Texts
-    are the same either way. `last_prefix_stats` (last generate call) and `prefix_stats` (summed, across
+    are the same either way. `compact_streams` (default on) keeps the rows still generating in the lowest
+    sequences once the queue is empty (faster; see `InProcessLlamaBackend`). `last_prefix_stats` (last generate call) and `prefix_stats` (summed, across
     engine restarts) count prompt tokens decoded, shared within a call and taken from the cache."""
 
     def __init__(
@@ -60,10 +61,13 @@ class LlamaCppBackend(ModelFileIdentity):
         buffer_policy: BufferPolicy | None = None,
         prefix_cache_tokens: int = 4096,
         prefix_cache_entries: int = 8,
+        compact_streams: bool = True,
     ) -> None:
         # Checked before a process is started (the engine process checks them again where they are used).
         check_sizes(n_parallel=n_parallel, n_ctx_per_seq=n_ctx_per_seq, n_batch=n_batch)
         check_cache_options(prefix_cache_tokens, prefix_cache_entries)
+        if not isinstance(compact_streams, bool):
+            raise ValueError(f"compact_streams must be true or false, got {compact_streams!r}")
         self.model = LlamaModel(path, vocab_only=True)  # header checked here: a bad file never reaches a child
         # Chosen here, not in the child, so that the caller sees the one-time notice.
         self.verdict: PolicyVerdict | None = None
@@ -75,6 +79,7 @@ class LlamaCppBackend(ModelFileIdentity):
             "n_parallel": n_parallel, "n_ctx_per_seq": n_ctx_per_seq, "n_batch": n_batch,
             "n_threads": n_threads, "buffer_policy": buffer_policy,
             "prefix_cache_tokens": prefix_cache_tokens, "prefix_cache_entries": prefix_cache_entries,
+            "compact_streams": compact_streams,
         }
         # Kept here, not read from the engine: a restarted engine process starts its sums from zero.
         self.prefix_stats = PrefixStats()
@@ -102,6 +107,7 @@ class LlamaCppBackend(ModelFileIdentity):
             "n_ctx_per_seq": self.n_ctx_seq,
             "prefix_cache_tokens": self._options["prefix_cache_tokens"],
             "prefix_cache_entries": self._options["prefix_cache_entries"],
+            "compact_streams": self._options["compact_streams"],
             **provenance(),
         }
 

@@ -28,7 +28,7 @@ def load_backend(spec: str | Path = "default", **options: Any) -> Backend:
     `DownloadProgress`); "http(s)://host:port[/v1]" → OpenAI-compatible HTTP (option `model` names the
     served model); anything else → a GGUF path loaded in-process. A GGUF's options are
     `LlamaCppBackend`'s: n_parallel, n_ctx_per_seq, n_batch, n_threads, buffer_policy,
-    prefix_cache_tokens and prefix_cache_entries (0 turns the prefix cache off)."""
+    prefix_cache_tokens and prefix_cache_entries (0 turns the prefix cache off), compact_streams."""
     text = str(spec).strip()
     if text.startswith(("http://", "https://")):
         from .http import OpenAIHTTPBackend

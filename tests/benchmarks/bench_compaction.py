@@ -6,7 +6,7 @@ with 32 sequences. Rows end at different steps and nothing refills their sequenc
 compaction matters. Both settings run on the same loaded backend, alternating (off/on, then on/off, ...)
 after one warm-up call, so load from other processes hits both alike. Prints each call's tokens/s and
 decode-step times, the medians and the on/off ratio of the medians. Texts differ between the two
-settings (a moved row is computed in another batch layout, see `_compact`), so token counts can too:
+settings (a moved row is computed in another batch layout, see `workbench.engine.stream_compaction`), so token counts can too:
 compare tokens/s. Run: `python tests/benchmarks/bench_compaction.py [--reps 3] [--parallel 32]`.
 """
 

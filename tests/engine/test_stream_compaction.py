@@ -1,4 +1,4 @@
-"""Stream compaction (InProcessLlamaBackend._compact) on the real default model.
+"""Stream compaction (`workbench.engine.stream_compaction`) on the real default model.
 
 Once no request is waiting, a finished row's free sequence is filled by the row in the highest active
 sequence: its KV cells are copied and its sampler, tokens, decoder and logprobs move with it.
@@ -14,11 +14,13 @@ variable once per process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,18 +79,24 @@ def run(backend, kind: str = "mixed", *, cancel_after: int | None = None) -> lis
             for g in gens]
 
 
-def counting_moves(backend) -> dict[str, int]:
-    """Wrap `backend._move` to count the moves, and those of a row still prefilling its prompt."""
-    counts = {"moves": 0, "mid_prefill": 0}
-    move = backend._move
+@contextlib.contextmanager
+def counting_moves() -> Iterator[dict[str, int]]:
+    """Wrap the engine's `move_row` to count the moves, and those of a row still prefilling its prompt."""
+    from workbench.engine import stream_compaction
 
-    def counted(src, dst):
+    counts = {"moves": 0, "mid_prefill": 0}
+    move = stream_compaction.move_row
+
+    def counted(ctx, memory, src, dst):
         counts["moves"] += 1
         counts["mid_prefill"] += src.fed < len(src.row.tokens)
-        return move(src, dst)
+        return move(ctx, memory, src, dst)
 
-    backend._move = counted
-    return counts
+    stream_compaction.move_row = counted
+    try:
+        yield counts
+    finally:
+        stream_compaction.move_row = move
 
 
 def compare_on_off(buffer_policy: BufferPolicy | None) -> dict[str, Any]:
@@ -99,19 +107,23 @@ def compare_on_off(buffer_policy: BufferPolicy | None) -> dict[str, Any]:
     # 4 sequences and 32-token batches: the long prompt takes several steps and rows end while it does.
     backend = InProcessLlamaBackend(default_model_path(), n_parallel=4, n_ctx_per_seq=512, n_batch=32,
                                     n_threads=2, buffer_policy=buffer_policy)
-    counts = counting_moves(backend)
     out: dict[str, Any] = {}
-    try:
-        for on in (False, True, True):
-            backend.compact_streams = on
-            before = dict(counts)
-            out.setdefault(f"whole_{on}", []).append(run(backend))
-            out.setdefault(f"prefill_{on}", []).append(run(backend, "prefill"))
-            out.setdefault(f"cancelled_{on}", []).append(run(backend, cancel_after=6))
-            out.setdefault(f"moves_{on}", []).append({k: counts[k] - before[k] for k in counts})
-    finally:
-        backend.close()
+    with counting_moves() as counts:
+        try:
+            _compare(backend, counts, out)
+        finally:
+            backend.close()
     return out
+
+
+def _compare(backend: Any, counts: dict[str, int], out: dict[str, Any]) -> None:
+    for on in (False, True, True):
+        backend.compact_streams = on
+        before = dict(counts)
+        out.setdefault(f"whole_{on}", []).append(run(backend))
+        out.setdefault(f"prefill_{on}", []).append(run(backend, "prefill"))
+        out.setdefault(f"cancelled_{on}", []).append(run(backend, cancel_after=6))
+        out.setdefault(f"moves_{on}", []).append({k: counts[k] - before[k] for k in counts})
 
 
 def child_result(env: dict[str, str], buffer_policy: str) -> dict[str, Any]:

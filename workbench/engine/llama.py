@@ -8,7 +8,6 @@ prefixes that rows share are computed once per call, or taken from earlier calls
 from __future__ import annotations
 
 import codecs
-import ctypes
 import os
 import threading
 import time
@@ -34,6 +33,7 @@ from .params import GenerationRequest
 from .prefix_cache import PrefixCache, PrefixStats, SeqState, check_cache_options, load_seq, share_prefixes
 from .protocol import ProgressCallback, ResultCallback
 from .results import Generation, Progress, TokenLogprob, TokenScores
+from .stream_compaction import compact_slots
 
 _PROGRESS_EVERY_S = 0.25
 
@@ -87,7 +87,7 @@ class InProcessLlamaBackend(ModelFileIdentity):
         none (a call still shares prefixes among its own rows). Texts are the same either way.
 
         `compact_streams` keeps the rows still generating in the lowest-numbered sequences once no
-        request is left to fill a finished row's slot (see `_compact`; 1.4-1.6x the tokens/s on 32
+        request is left to fill a finished row's slot (see `stream_compaction.py`; 1.4-1.6x the tokens/s on 32
         self-instruct completions, tests/benchmarks/bench_compaction.py); False leaves rows where they
         started (for A/B measurements and tests)."""
         check_sizes(n_batch=n_batch)
@@ -192,7 +192,7 @@ class InProcessLlamaBackend(ModelFileIdentity):
                         if slot.row is None and queue:
                             self._start(slot, queue.popleft())
                     if self.compact_streams and not queue:
-                        self._compact(slots)
+                        compact_slots(self.ctx, self.memory, slots)
                     state["tokens"] += self._step(slots, finish, stats)
                     report()
             finally:
@@ -224,47 +224,6 @@ class InProcessLlamaBackend(ModelFileIdentity):
             slot.sampler.free()
         slot.row, slot.sampler = None, None
         lc.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
-
-    def _compact(self, slots: list[_Slot]) -> None:
-        """Move the rows in the highest-numbered slots into free lower ones, so the active rows are
-        sequences 0..k-1 with no gaps.
-
-        Why: with one KV stream per sequence, llama.cpp puts only consecutive sequence ids into one
-        ubatch (`split_equal(..., sequential=true)`), so every gap left by a finished row costs the step
-        another pass over the weights (measured: a step over 17 scattered rows 0.23 s, over 16 rows in
-        seqs 0..15 0.094 s). Once the queue is empty nothing else refills those gaps.
-
-        A row's cells are copied exactly and in order (`llama_state_seq_*`: only that sequence's cells, so
-        no graph re-reserve, unlike a cross-stream `llama_memory_seq_cp`) and its Python state moves with
-        it. Its text can still change the way any change of batch neighbours changes it (README,
-        "Determinism"): llama.cpp's CPU matmul kernels depend on the rows in a ubatch and a row's place
-        in it. With row-independent kernels texts are byte-identical on and off (tested)."""
-        lo, hi = 0, len(slots) - 1
-        while True:
-            while lo < hi and slots[lo].row is not None:
-                lo += 1
-            while hi > lo and slots[hi].row is None:
-                hi -= 1
-            if lo >= hi or not self._move(slots[hi], slots[lo]):
-                return
-
-    def _move(self, src: _Slot, dst: _Slot) -> bool:
-        """Move `src`'s row (KV cells and state) into the free slot `dst`; False (nothing moved) if
-        llama.cpp could not place the cells, which leaves the row generating where it was."""
-        if src.pos > 0:  # a row that has decoded nothing yet has no cells to copy
-            size = lc.llama_state_seq_get_size(self.ctx, src.seq)
-            buf = (ctypes.c_uint8 * size)()
-            if lc.llama_state_seq_get_data(self.ctx, buf, size, src.seq) != size or not (
-                lc.llama_state_seq_set_data(self.ctx, buf, size, dst.seq)
-            ):
-                lc.llama_memory_seq_rm(self.memory, dst.seq, -1, -1)
-                return False
-        lc.llama_memory_seq_rm(self.memory, src.seq, -1, -1)
-        for name in _Slot.__dataclass_fields__:
-            if name != "seq":
-                setattr(dst, name, getattr(src, name))
-        src.row, src.sampler, src.decoder, src.logprobs = None, None, None, None  # dst owns the sampler now
-        return True
 
     def _result(self, slot: _Slot, reason: str, error: str | None = None) -> Generation:
         assert slot.row is not None

@@ -58,7 +58,8 @@ def test_in_process_then_server_with_the_files_identity_writes_nothing_twice(lla
         assert Counting.requests == 0
         after = store.rows()
         assert after.height == before.height and after["id"].n_unique() == after.height
-        assert set(again["id"]) == set(first["id"]) and answers.height == 2
+        # (how many instructions the model kept depends on its texts: count the prompts, not a constant)
+        assert set(again["id"]) == set(first["id"]) and answers.height == prompts.head(2).height >= 1
         # Without the identity the endpoint is another model (its served name): it writes rows of its own.
         other = Counting(server.url, model=server.model)
         assert other.model_id == f"served:{server.model}"

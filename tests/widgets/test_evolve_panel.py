@@ -156,15 +156,6 @@ def test_app_has_the_sections_registers_the_panel_and_replays_it_as_a_recipe(tmp
     assert set(replayed["id"]) == set(_evolutions(app.session)["id"]) and replayed.height == 6
 
 
-@pytest.fixture(scope="module")
-def default_backend():
-    from workbench.engine import load_backend
-
-    backend = load_backend("default")
-    yield backend
-    backend.close()
-
-
 @pytest.mark.model
 def test_real_default_model_evolves_two_seeds_for_one_round(default_backend, tmp_path):
     session = Session(default_backend, runs_root=tmp_path, run="evolve-real")

@@ -142,15 +142,6 @@ def test_the_judge_tab_holds_the_lab_sections(tmp_path):
     assert panel.lab.lab.version.value == panel.rubric.version  # the editor's rubric is the lab's default
 
 
-@pytest.fixture(scope="module")
-def default_backend():
-    from workbench.engine import load_backend
-
-    backend = load_backend("default")
-    yield backend
-    backend.close()
-
-
 @pytest.mark.model
 def test_real_default_model_judges_the_judge_on_six_pairs(default_backend, tmp_path):
     session = Session(default_backend, runs_root=tmp_path, run="real")

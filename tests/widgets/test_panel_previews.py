@@ -199,15 +199,6 @@ def test_judge_preview_refuses_a_broken_draft_and_an_empty_run_in_plain_words(tm
     assert panel.preview.job is None and "rubric above has a problem" in text and "needs a name" in text
 
 
-@pytest.fixture(scope="module")
-def default_backend():
-    from workbench.engine import load_backend
-
-    backend = load_backend("default")
-    yield backend
-    backend.close()
-
-
 @pytest.mark.model
 def test_real_default_model_previews_evolve_in_seconds(default_backend, tmp_path):
     session = Session(default_backend, runs_root=tmp_path, run="preview-real")

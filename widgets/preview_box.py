@@ -20,7 +20,8 @@ from workbench.pipeline.preview import Preview
 
 __all__ = ["PreviewBox", "preview_table"]
 
-_SHOWN = ("instruction", "prompt_text", "text", "score", "status", "reason")
+_SHOWN = ("instruction", "prompt_text", "text", "score", "pair_order", "verdict", "status", "reason")
+"""The columns a preview row shows when it has them (pairwise judgments: the order shown and the verdict)."""
 
 
 def preview_table(rows: pl.DataFrame, limit: int = 6, width: int = 160) -> str:

@@ -183,7 +183,10 @@ def test_judge_preview_pairwise_judges_both_orders_of_a_few_pairs(tmp_path):
     assert preview is not None and preview.rows.height == 4  # two pairs, both orders
     assert set(preview.rows["judge_kind"]) == {"pairwise"} and set(preview.rows["pair_order"]) == {"AB", "BA"}
     assert preview.estimate.substeps[0].requests == pytest.approx(6)
-    assert "Winner: B" in html.unescape(panel.preview.rows.value)
+    shown = html.unescape(panel.preview.rows.value)
+    assert "Winner: B" in shown and "<th style='text-align:left;padding:2px 6px'>verdict</th>" in shown
+    verdicts = preview.rows["verdict"].drop_nulls().to_list()
+    assert verdicts and all(f">{v}</td>" in shown for v in verdicts)  # each row's verdict, in its own column
     assert run_state(session)[0].equals(before[0]) and run_state(session)[1] == before[1]
 
 

@@ -6,11 +6,12 @@ dataclass with `seq`, `row`, `pos`, `sampler`, ... : every field but `seq` moves
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Sequence
 from typing import Any
 
 import llama_cpp as lc
+
+from .prefix_cache import load_seq, save_seq
 
 __all__ = ["compact_slots", "move_row"]
 
@@ -38,15 +39,14 @@ def compact_slots(ctx: lc.llama_context_p, memory: lc.llama_memory_t, slots: Seq
         if lo >= hi or not move_row(ctx, memory, slots[hi], slots[lo]):
             return
 
+
 def move_row(ctx: lc.llama_context_p, memory: lc.llama_memory_t, src: Any, dst: Any) -> bool:
     """Move `src`'s row (KV cells and state) into the free slot `dst`; False (nothing moved) if
     llama.cpp could not place the cells, which leaves the row generating where it was."""
     if src.pos > 0:  # a row that has decoded nothing yet has no cells to copy
-        size = lc.llama_state_seq_get_size(ctx, src.seq)
-        buf = (ctypes.c_uint8 * size)()
-        if lc.llama_state_seq_get_data(ctx, buf, size, src.seq) != size or not (
-            lc.llama_state_seq_set_data(ctx, buf, size, dst.seq)
-        ):
+        try:  # the prefix cache's own copy of a sequence's cells, all of them (keep=0 trims nothing)
+            load_seq(ctx, memory, save_seq(ctx, src.seq, ()), dst.seq, 0)
+        except RuntimeError:
             lc.llama_memory_seq_rm(memory, dst.seq, -1, -1)
             return False
     lc.llama_memory_seq_rm(memory, src.seq, -1, -1)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..judge.rubric import Rubric
 
-__all__ = ["ROW_IDS_COMMENT", "JudgeStep", "select_rows"]
+__all__ = ["ROW_IDS_COMMENT", "JudgeStep", "judged_rows", "select_rows"]
 
 ROW_IDS_COMMENT = "# the app judged only these {n} rows: delete row_ids to judge every row"
 """The comment `Recipe.dumps` writes above a judge step's `row_ids` (YAML only)."""
@@ -107,3 +107,13 @@ def select_rows(step: JudgeStep, rows: pl.DataFrame) -> tuple[pl.DataFrame, str]
         picked = order.sample(step.sample, seed=step.sample_seed).sort("_i").drop("_i")
         return picked, f"judging a sample of {step.sample} of {total} rows (set sample: null to judge all)"
     return rows, f"judging all {total} rows"
+
+
+def judged_rows(step: JudgeStep, rows: pl.DataFrame) -> pl.DataFrame:
+    """`rows` as the step grades them: conversations split for its `conversation_target` (the last reply in
+    context, or the whole conversation; `judge.judgeable_conversations`), any other rows as they are."""
+    if step.rows_from != "conversations" or rows.height == 0:
+        return rows
+    from ..judge import judgeable_conversations
+
+    return judgeable_conversations(rows, target=step.conversation_target)

@@ -25,7 +25,7 @@ from .chat_steps import ConversationStep, MagpieStep, chat_plan
 from .estimate import Estimate, Rates
 from .filter_step import FiltersStep, filter_frame
 from .hygiene_steps import DecontamStep, NearDupStep, plan_note, step_rows
-from .judge_step import select_rows
+from .judge_step import judged_rows, select_rows
 from .recipe import CompletionsStep, EvolveStep, IFDStep, JudgeStep, Recipe, SelfInstructStep, Step
 from .runner import _seed_frame, step_inputs
 
@@ -224,7 +224,7 @@ def _preview_step(step: Step, plan: StepPlan, recipe: Recipe, store: RunStore | 
     elif isinstance(step, JudgeStep) and step.mode == "pairwise":
         from ..judge import JudgeConfig, pairs_within_groups
 
-        rows = _judged_rows(step, given(step.rows_from, False))
+        rows = judged_rows(step, given(step.rows_from, False))
         if rows.height == 0:
             return None
         pairs = pairs_within_groups(rows)  # as for absolute: priced on any rows, scaled to the step's count
@@ -237,7 +237,7 @@ def _preview_step(step: Step, plan: StepPlan, recipe: Recipe, store: RunStore | 
     elif isinstance(step, JudgeStep):
         from ..judge import JudgeConfig
 
-        rows = _judged_rows(step, given(step.rows_from, False))
+        rows = judged_rows(step, given(step.rows_from, False))
         if rows.height == 0:
             return None
         p = pv.preview_judge(backend, rows, step.rubric, JudgeConfig.model_validate(step.config), sample=n,
@@ -245,15 +245,6 @@ def _preview_step(step: Step, plan: StepPlan, recipe: Recipe, store: RunStore | 
     else:
         return None
     return p
-
-
-def _judged_rows(step: JudgeStep, rows: pl.DataFrame) -> pl.DataFrame:
-    """The rows as the judge step grades them (conversations: split for its target, as the run does)."""
-    if step.rows_from != "conversations" or rows.height == 0:
-        return rows
-    from ..judge import judgeable_conversations
-
-    return judgeable_conversations(rows, target=step.conversation_target)
 
 
 def _measure(backend: Backend, recipe: Recipe, store: RunStore | None) -> Rates:

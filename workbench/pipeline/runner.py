@@ -28,7 +28,7 @@ from ..runs import RunStore, row_id
 from .chat_steps import ConversationStep, MagpieStep, run_chat_step
 from .filter_step import FiltersStep, run_filters_step
 from .hygiene_steps import DecontamStep, NearDupStep, run_hygiene_step
-from .judge_step import select_rows
+from .judge_step import judged_rows, select_rows
 from .recipe import CompletionsStep, EvolveStep, IFDStep, JudgeStep, Recipe, SelfInstructStep, Step
 
 __all__ = [
@@ -213,11 +213,7 @@ def _run_step(
     from ..judge import JudgeConfig, pairs_within_groups, run_absolute_judge, run_pairwise_judge
 
     judge_config = JudgeConfig.model_validate(step.config)
-    if step.rows_from == "conversations":  # what the judge grades: the last reply in context, or all of it
-        from ..judge import judgeable_conversations
-
-        inputs = judgeable_conversations(inputs, target=step.conversation_target)
-    inputs, note = select_rows(step, inputs)
+    inputs, note = select_rows(step, judged_rows(step, inputs))  # conversations: the part the judge grades
     say(note)
     if step.mode == "pairwise":
         pairs = pairs_within_groups(inputs)

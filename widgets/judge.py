@@ -16,7 +16,7 @@ import polars as pl
 from widgets.job_controls import JobControlsMixin
 from widgets.judge_notes import METRIC_HELP, metric_table, same_score_note
 from widgets.judge_preview import judge_preview_work
-from widgets.judge_rows import JUDGE_ROWS, JudgedRun, judge_pool, judged_rubric, pick_sample
+from widgets.judge_rows import JUDGE_ROWS, JudgedRun, judge_pairs, judge_pool, judged_rubric, pick_sample
 from widgets.judge_sections import JudgeLabSections
 from widgets.labeler import CalibrationLabeler, PairwiseLabeler
 from widgets.preview_box import PreviewBox
@@ -214,9 +214,10 @@ class JudgePanel(JobControlsMixin, W.VBox):
         return self._given_rows if self._given_rows is not None else judge_pool(self.session.store.rows(),
                                                                                  self.rows_from.value)  # fmt: skip
 
-    def _pick_sample(self) -> pl.DataFrame:
-        return pick_sample(self._pool(), int(self.sample_size.value), int(self.seed.value),
-                           pairwise=self.mode.value == "pairwise")  # fmt: skip
+    def _pick_sample(self, pool: pl.DataFrame | None = None) -> pl.DataFrame:
+        """The sample the knobs pick from `pool` (default: the rows the panel judges now)."""
+        return pick_sample(self._pool() if pool is None else pool, int(self.sample_size.value),
+                           int(self.seed.value), pairwise=self.mode.value == "pairwise")  # fmt: skip
 
     def config(self) -> JudgeConfig:
         cap = max(10, int(2.5 * (self.max_tokens.value - 8)))
@@ -236,17 +237,9 @@ class JudgePanel(JobControlsMixin, W.VBox):
             self.progress_label.value = "not started: the rubric above has a problem to fix first"
             return None
         try:
-            config = self.config()
-            self.sample = self._pick_sample()
-            what = self.rows_from.value
-            if what != "completions" and self.mode.value == "pairwise":
-                raise ValueError("pairwise compares two answers to one prompt: judge conversations in absolute mode")
-            if self.sample.height == 0:
-                raise ValueError(f"there are no {'completions' if what == 'completions' else 'conversations'} "
-                                 "to judge in this run: generate some, or call set_rows()")  # fmt: skip
-            pairs = pairs_within_groups(self.sample) if self.mode.value == "pairwise" else None
-            if pairs is not None and pairs.height == 0:
-                raise ValueError("pairwise needs two answers to the same prompt (rows sharing a parent_id)")
+            config, what, pool = self.config(), self.rows_from.value, self._pool()
+            self.sample = self._pick_sample(pool)
+            pairs = judge_pairs(self.sample, what, self.mode.value == "pairwise")
             backend, store = self.session.backend, self.session.store
         except Exception as err:
             self._cannot_start(str(err))
@@ -255,7 +248,7 @@ class JudgePanel(JobControlsMixin, W.VBox):
         rubric = judged_rubric(rubric, what)
         self.error.value = ""
         sample = self.sample
-        self.last_judged = JudgedRun(sample["id"].to_list(), self._pool().height, config, self.mode.value, rubric, what)
+        self.last_judged = JudgedRun(sample["id"].to_list(), pool.height, config, self.mode.value, rubric, what)
 
         def work(report: Any, cancel: Any) -> pl.DataFrame:
             if pairs is not None:  # both orders of each pair

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from widgets.judge_rows import judged_rubric
+from widgets.judge_rows import judge_pairs, judged_rubric
 from widgets.rubric_editor import RubricProblem
-from workbench.judge import pairs_within_groups
 from workbench.pipeline.preview import Preview, preview_judge, preview_pairwise_judge
 
 if TYPE_CHECKING:
@@ -28,17 +27,10 @@ def judge_preview_work(panel: JudgePanel) -> Callable[[], Preview]:
         rubric = judged_rubric(panel.draft_rubric(), what)  # conversations: wrapped as Run wraps it
     except RubricProblem as err:
         raise ValueError(f"the rubric above has a problem to fix first: {err}") from None
-    if what != "completions" and panel.mode.value == "pairwise":
-        raise ValueError("pairwise compares two answers to one prompt: judge conversations in absolute mode")
     config = panel.config()
     sample = panel._pick_sample()  # what Run would judge now; the panel's own sample is left as it is
-    if sample.height == 0:
-        raise ValueError(f"there are no {'completions' if what == 'completions' else 'conversations'} to judge "
-                         "in this run: generate some, or call set_rows()")  # fmt: skip
+    pairs = judge_pairs(sample, what, panel.mode.value == "pairwise")  # Run's own refusals, in its words
     backend = panel.session.backend
-    if panel.mode.value == "pairwise":
-        pairs = pairs_within_groups(sample)
-        if pairs.height == 0:
-            raise ValueError("pairwise needs two answers to the same prompt (rows sharing a parent_id)")
+    if pairs is not None:
         return lambda: preview_pairwise_judge(backend, pairs, rubric, config, full_pairs=pairs.height)
     return lambda: preview_judge(backend, sample, rubric, config, full_rows=sample.height)

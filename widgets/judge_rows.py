@@ -20,10 +20,11 @@ from workbench.judge import (
     conversation_rubric,
     judgeable_conversations,
     judgeable_rows,
+    pairs_within_groups,
     sample_rows,
 )
 
-__all__ = ["JUDGE_ROWS", "JudgedRun", "judge_pool", "judged_rubric", "pick_sample"]
+__all__ = ["JUDGE_ROWS", "JudgedRun", "judge_pairs", "judge_pool", "judged_rubric", "pick_sample"]
 
 JudgeWhat = Literal["completions", "last_turn", "whole"]
 JUDGE_ROWS: tuple[tuple[str, JudgeWhat], ...] = (
@@ -77,3 +78,19 @@ def judged_rubric(rubric: Rubric, what: JudgeWhat) -> Rubric:
     """The rubric a Run judges with: as edited for answers; for conversations, wrapped so its task says
     which part of the conversation is graded (a version of its own)."""
     return rubric if what == "completions" else conversation_rubric(rubric, what)
+
+
+def judge_pairs(sample: pl.DataFrame, what: JudgeWhat, pairwise: bool) -> pl.DataFrame | None:
+    """What a Run (or its Preview) judges the sample as: None for absolute, the pairs for pairwise. Raises
+    ValueError, in words, when there is nothing it can judge."""
+    if what != "completions" and pairwise:
+        raise ValueError("pairwise compares two answers to one prompt: judge conversations in absolute mode")
+    if sample.height == 0:
+        raise ValueError(f"there are no {'completions' if what == 'completions' else 'conversations'} to judge "
+                         "in this run: generate some, or call set_rows()")  # fmt: skip
+    if not pairwise:
+        return None
+    pairs = pairs_within_groups(sample)
+    if pairs.height == 0:
+        raise ValueError("pairwise needs two answers to the same prompt (rows sharing a parent_id)")
+    return pairs

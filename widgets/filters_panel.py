@@ -81,8 +81,6 @@ class FilterPanel(JobControlsMixin, W.VBox):
         self._bench_key: tuple[str, str, float] | None = None
         self._bench: Benchmark | None = None
         self._applied: list[Callable[[FiltersStep], object]] = []
-        self.last_applied: FiltersStep | None = None
-        """The last Apply as a recipe step (thresholds, ROUGE-L references, benchmark); None before any."""
         lay = W.Layout(width="auto")
         self.stage = W.Dropdown(options=STAGES, value="instruction", description="rows")
         self.use_length = W.Checkbox(True, description="length", indent=False, layout=lay)
@@ -317,7 +315,6 @@ class FilterPanel(JobControlsMixin, W.VBox):
         except Exception as err:
             self._fail(f"cannot record the drops: {err}")
             return None
-        self.last_applied = step
         try:
             for callback in self._applied:
                 callback(step)
